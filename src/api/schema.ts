@@ -1,0 +1,207 @@
+// The BalancerPool API (ballast.dev/v1alpha1) and the parts of core/discovery objects Ballast reads.
+// This file is the single source of truth: the CRD's openAPIV3Schema is generated from it (crd.ts).
+import { z } from 'zod';
+
+export const GROUP = 'ballast.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'BalancerPool';
+export const PLURAL = 'balancerpools';
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+const port = z.int().min(1).max(65535);
+// A Service port by name or by number, as an Ingress backend names it. Rendered as int-or-string in the CRD.
+const intOrString = z.union([z.int().min(1).max(65535), z.string().min(1).max(63)]).meta({ 'x-kubernetes-int-or-string': true });
+const dnsLabel = z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower case letters, digits and "-")');
+
+export const ALGORITHMS = ['RoundRobin', 'LeastConnections', 'IPHash', 'Random'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export const metadataSchema = z.looseObject({
+  name: z.string().min(1).max(253),
+  namespace: z.string().min(1).max(63).optional(),
+  generation: z.int().optional(),
+  resourceVersion: z.string().optional(),
+  uid: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  deletionTimestamp: z.string().optional(),
+});
+
+export const balancerPoolSpecSchema = z
+  .strictObject({
+    service: z
+      .strictObject({
+        name: dnsLabel.describe('Service whose EndpointSlices supply the backends (same namespace).'),
+        port: intOrString.describe('Service port: its name, or its number (mapped to the name through the Service).'),
+      })
+      .optional(),
+    endpoints: z
+      .array(
+        z.strictObject({
+          address: z.string().min(1).describe('IP address or host name of the backend.'),
+          port,
+          weight: z.int().min(1).max(1000).default(1),
+        }),
+      )
+      .min(1)
+      .optional()
+      .describe('A static backend list, instead of spec.service.'),
+    algorithm: z.enum(ALGORITHMS).default('RoundRobin').describe('RoundRobin is smooth weighted round robin, as NGINX.'),
+    listener: z
+      .strictObject({
+        port,
+        address: z.string().min(1).default('0.0.0.0'),
+      })
+      .optional()
+      .describe('The in-process proxy listener. Omit for an NGINX-only pool.'),
+    terminating: z
+      .enum(['Fallback', 'Exclude'])
+      .default('Fallback')
+      .describe('Fallback: serving-but-terminating endpoints are used only when none is ready (KEP-1669). Exclude: never.'),
+    healthCheck: z
+      .strictObject({
+        path: z.string().startsWith('/').default('/healthz'),
+        intervalSeconds: z.number().positive().max(3600).default(5),
+        timeoutSeconds: z.number().positive().max(3600).default(1),
+        unhealthyThreshold: z.int().min(1).max(100).default(3),
+        healthyThreshold: z.int().min(1).max(100).default(1),
+      })
+      .optional()
+      .describe('Active HTTP health checks; opt-in. Health only filters discovered backends, never adds one.'),
+    outlierDetection: z
+      .strictObject({
+        maxFails: z.int().min(0).max(1000).default(1).describe('0 disables passive ejection (NGINX max_fails=0).'),
+        failTimeoutSeconds: z.number().positive().max(3600).default(10),
+      })
+      .default({ maxFails: 1, failTimeoutSeconds: 10 })
+      .describe('Passive health with NGINX max_fails/fail_timeout semantics.'),
+    retries: z.int().min(0).max(10).default(1).describe('Other backends tried on a connect failure or a reset before any response byte.'),
+    timeouts: z
+      .strictObject({
+        connectSeconds: z.number().positive().max(600).default(5),
+        responseSeconds: z.number().positive().max(3600).default(60).describe('Time to the response headers; 504 after it.'),
+        idleSeconds: z.number().positive().max(3600).default(60),
+      })
+      .default({ connectSeconds: 5, responseSeconds: 60, idleSeconds: 60 }),
+    drainTimeoutSeconds: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe('How long a removed backend keeps its in-flight requests and WebSockets.'),
+    nginx: z
+      .strictObject({
+        configMap: dnsLabel.optional().describe('ConfigMap name; default <pool>-nginx.'),
+        upstream: z
+          .string()
+          .regex(/^[A-Za-z0-9_]+$/, 'must contain only letters, digits and "_"')
+          .max(128)
+          .optional()
+          .describe('upstream name; default <namespace>_<pool>.'),
+        keepalive: z.int().min(0).max(10000).default(32),
+        keepaliveTimeoutSeconds: z.int().min(1).max(3600).default(60),
+      })
+      .optional()
+      .describe('Emit the pool as an NGINX upstream block in a ConfigMap.'),
+  })
+  .refine((s) => (s.service === undefined) !== (s.endpoints === undefined), {
+    message: 'exactly one of spec.service and spec.endpoints must be set',
+  })
+  .meta({ 'x-kubernetes-validations': [{ rule: 'has(self.service) != has(self.endpoints)', message: 'exactly one of spec.service and spec.endpoints must be set' }] });
+
+const conditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  observedGeneration: z.int().optional(),
+  lastTransitionTime: z.string(),
+  reason: z.string(),
+  message: z.string(),
+});
+
+export const balancerPoolStatusSchema = z.object({
+  observedGeneration: z.int().optional(),
+  conditions: z.array(conditionSchema).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  backends: z.object({ ready: z.int(), total: z.int() }).optional(),
+  listener: z.string().optional(),
+  nginx: z.object({ configMap: z.string(), hash: z.string() }).optional(),
+});
+
+export const balancerPoolSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: metadataSchema,
+  spec: balancerPoolSpecSchema,
+  status: balancerPoolStatusSchema.optional(),
+});
+
+export const serviceSchema = z.object({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Service'),
+  metadata: metadataSchema,
+  spec: z.looseObject({
+    ports: z
+      .array(
+        z.looseObject({
+          name: z.string().optional(),
+          port,
+          targetPort: z.union([port, z.string()]).optional(),
+          protocol: z.string().optional(),
+        }),
+      )
+      .default([]),
+  }),
+});
+
+const endpointConditions = z.looseObject({
+  ready: z.boolean().nullish(),
+  serving: z.boolean().nullish(),
+  terminating: z.boolean().nullish(),
+});
+
+export const endpointSliceSchema = z.object({
+  apiVersion: z.literal('discovery.k8s.io/v1'),
+  kind: z.literal('EndpointSlice'),
+  metadata: metadataSchema,
+  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+  endpoints: z
+    .array(
+      z.looseObject({
+        addresses: z.array(z.string()).min(1),
+        conditions: endpointConditions.nullish(),
+        hostname: z.string().nullish(),
+        nodeName: z.string().nullish(),
+        zone: z.string().nullish(),
+        targetRef: z.looseObject({ kind: z.string().optional(), name: z.string().optional(), namespace: z.string().optional() }).nullish(),
+      }),
+    )
+    .nullish()
+    .transform((e) => e ?? []),
+  ports: z
+    .array(
+      z.looseObject({
+        name: z.string().nullish(),
+        port: port.nullish(),
+        protocol: z.string().nullish(),
+        appProtocol: z.string().nullish(),
+      }),
+    )
+    .nullish()
+    .transform((p) => p ?? []),
+});
+
+export type ObjectMeta = z.infer<typeof metadataSchema>;
+export type BalancerPoolSpec = z.infer<typeof balancerPoolSpecSchema>;
+export type BalancerPoolStatus = z.infer<typeof balancerPoolStatusSchema>;
+export type Condition = z.infer<typeof conditionSchema>;
+export type BalancerPool = z.infer<typeof balancerPoolSchema>;
+export type Service = z.infer<typeof serviceSchema>;
+export type EndpointSlice = z.infer<typeof endpointSliceSchema>;
+export type KubeObject = BalancerPool | Service | EndpointSlice;
+export type ObjectKind = KubeObject['kind'];
+
+export const SCHEMAS = {
+  BalancerPool: balancerPoolSchema,
+  Service: serviceSchema,
+  EndpointSlice: endpointSliceSchema,
+} as const;
