@@ -1,0 +1,68 @@
+// The admin listener: liveness, readiness, Prometheus metrics and the pool debug view. Loopback by
+// default: /debug/pools shows backend addresses.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface AdminOptions {
+  /** `host:port`; port 0 picks a free one. */
+  address: string;
+  registry: Registry;
+  /** Ready to take traffic: sources synced, first reconcile done, not shutting down. */
+  ready: () => boolean;
+  /** JSON for /debug/pools. */
+  pools: () => unknown;
+}
+
+export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address) ?? /^()()(\d+)$/.exec(address);
+  if (!m) throw new Error(`"${address}" is not host:port`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`"${address}": port must be <= 65535`);
+  return { host: m[1] || m[2] || defaultHost, port };
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly opts: AdminOptions) {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  async listen(): Promise<string> {
+    const { host, port } = parseHostPort(this.opts.address);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    const a = this.server.address() as AddressInfo;
+    return `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    switch (path) {
+      case '/healthz':
+      case '/livez':
+        return send(200, 'ok\n');
+      case '/readyz':
+        return this.opts.ready() ? send(200, 'ok\n') : send(503, 'not ready\n');
+      case '/metrics':
+        return send(200, await this.opts.registry.metrics(), this.opts.registry.contentType);
+      case '/debug/pools':
+        return send(200, JSON.stringify(this.opts.pools(), null, 2) + '\n', 'application/json');
+      default:
+        return send(404, 'not found\n');
+    }
+  }
+}

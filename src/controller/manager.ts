@@ -1,0 +1,127 @@
+// Wires sources, store, queue and reconciler together, as controller-runtime's manager does: store
+// changes become pool keys on the queue; workers reconcile keys; nothing reconciles before every
+// source has synced, or a live pool would be emptied at start by a half-filled store.
+import type { ObjectKey } from '../api/keys.js';
+import { objectKey } from '../api/keys.js';
+import type { BalancerPool } from '../api/schema.js';
+import type { Logger } from '../log.js';
+import type { ControllerMetrics } from '../admin/metrics.js';
+import type { PoolReconciler } from './pool-reconciler.js';
+import type { Source } from './source.js';
+import type { ObjectStore, StoreChange } from './store.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface ManagerOptions {
+  store: ObjectStore;
+  sources: readonly Source[];
+  reconciler: PoolReconciler;
+  logger: Logger;
+  metrics?: ControllerMetrics;
+  queue?: WorkQueue;
+  workers?: number;
+}
+
+export class Manager {
+  readonly queue: WorkQueue;
+  private synced = false;
+  private stopped = false;
+  private readonly workers: Promise<void>[] = [];
+  /** When each queued key first became stale, for the event-to-live latency metric. */
+  private readonly staleSince = new Map<ObjectKey, number>();
+  private readonly onChange = (c: StoreChange) => this.enqueueFor(c);
+
+  constructor(private readonly opts: ManagerOptions) {
+    this.queue = opts.queue ?? new WorkQueue();
+  }
+
+  /** True once every source has synced and the first reconcile of every pool has run. */
+  get ready(): boolean {
+    return this.synced && !this.stopped;
+  }
+
+  async start(): Promise<void> {
+    const { store, sources, logger } = this.opts;
+    store.on('change', this.onChange);
+    await Promise.all(sources.map((s) => s.start(store)));
+    logger.info({ sources: sources.map((s) => s.name), pools: store.keys('BalancerPool').length }, 'sources synced');
+    for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workers.push(this.work());
+    this.resyncAll();
+    await this.idle();
+    this.synced = true;
+  }
+
+  /** Re-queues every pool (periodic resync, leadership change). */
+  resyncAll(): void {
+    for (const key of this.opts.store.keys('BalancerPool')) this.enqueue(key);
+  }
+
+  /** Resolves when no key is queued or in flight (backoff timers aside). */
+  async idle(): Promise<void> {
+    while (this.queue.length > 0 || this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.opts.store.off('change', this.onChange);
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all(this.opts.sources.map((s) => s.stop()));
+  }
+
+  private inFlight = 0;
+
+  private enqueue(key: ObjectKey): void {
+    if (!this.staleSince.has(key)) this.staleSince.set(key, performance.now());
+    this.queue.add(key);
+  }
+
+  private enqueueFor(change: StoreChange): void {
+    const { store } = this.opts;
+    if (change.kind === 'BalancerPool') {
+      this.enqueue(change.key);
+      // Pools that share a listener port may win or lose it when this one changes.
+      const ports = new Set([change.old, change.object].map((p) => (p as BalancerPool | undefined)?.spec.listener?.port));
+      for (const other of store.list('BalancerPool')) {
+        if (other.spec.listener && ports.has(other.spec.listener.port)) this.enqueue(objectKey(other.metadata.namespace, other.metadata.name));
+      }
+      return;
+    }
+    const serviceKeys = new Set<ObjectKey>();
+    for (const o of [change.old, change.object]) {
+      if (!o) continue;
+      if (o.kind === 'Service') serviceKeys.add(change.key);
+      else if (o.kind === 'EndpointSlice') {
+        const svc = o.metadata.labels?.['kubernetes.io/service-name'];
+        if (svc) serviceKeys.add(objectKey(o.metadata.namespace, svc));
+      }
+    }
+    for (const svc of serviceKeys) for (const pool of store.poolsUsing(svc)) this.enqueue(pool);
+  }
+
+  private async work(): Promise<void> {
+    const { reconciler, logger, metrics } = this.opts;
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      this.inFlight++;
+      const since = this.staleSince.get(key);
+      this.staleSince.delete(key);
+      const start = performance.now();
+      try {
+        const { requeue } = await reconciler.reconcile(key);
+        metrics?.reconciles.inc({ result: requeue ? 'requeue' : 'success' });
+        if (requeue) this.queue.addRateLimited(key);
+        else this.queue.forget(key);
+        if (since !== undefined) metrics?.syncLatency.observe((performance.now() - since) / 1000);
+      } catch (err) {
+        metrics?.reconciles.inc({ result: 'error' });
+        const delay = this.queue.addRateLimited(key);
+        logger.warn({ pool: key, err, retryInMs: delay, failures: this.queue.failuresOf(key) }, 'reconcile failed');
+      } finally {
+        metrics?.reconcileDuration.observe((performance.now() - start) / 1000);
+        this.inFlight--;
+        this.queue.done(key);
+      }
+    }
+  }
+}

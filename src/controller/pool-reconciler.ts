@@ -1,0 +1,170 @@
+// Level-triggered reconcile of one pool key: re-read the store, plan, apply what changed. The key
+// carries no event: "not in the store" means "remove everything for it".
+import { objectKey, type ObjectKey } from '../api/keys.js';
+import type { BalancerPool } from '../api/schema.js';
+import type { Logger } from '../log.js';
+import { computeDesiredPool, samePlan, type DesiredPool, type PlanProblem } from '../plan/desired-pool.js';
+import type { Actuator, ActuatorReport } from './actuator.js';
+import type { ObjectStore } from './store.js';
+
+export interface ReconcileResult {
+  key: ObjectKey;
+  /** The pool as read from the store; absent when it was deleted. */
+  pool?: BalancerPool;
+  plan?: DesiredPool;
+  /** The plan applied before this reconcile, to tell what changed. */
+  previous?: DesiredPool;
+  /** One report per actuator, by actuator name (the last one when its plan did not change). */
+  reports: Record<string, ActuatorReport>;
+}
+
+/** Sees every reconcile outcome: status writers, Event recorders. Leader-only ones are skipped on followers. */
+export interface ReconcileObserver {
+  readonly leaderOnly?: boolean;
+  observe(result: ReconcileResult): Promise<void>;
+}
+
+export interface ReconcileOutcome {
+  /** Call again, with backoff: an actuator reported a problem it may get past (e.g. a busy port). */
+  requeue: boolean;
+}
+
+/** Where one pool's listener overlaps another's: same port, and same address or a wildcard. */
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+function listenersOverlap(a: { address: string; port: number }, b: { address: string; port: number }): boolean {
+  return a.port === b.port && (a.address === b.address || WILDCARDS.has(a.address) || WILDCARDS.has(b.address));
+}
+
+export interface ManagedActuator {
+  actuator: Actuator;
+  /** Cluster writes (ConfigMaps) need the Lease; proxies run on every replica. */
+  leaderOnly?: boolean;
+}
+
+export class PoolReconciler {
+  private readonly applied = new Map<string, Map<ObjectKey, DesiredPool | undefined>>();
+  private readonly reports = new Map<string, Map<ObjectKey, ActuatorReport>>();
+  private leader = true;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly actuators: readonly ManagedActuator[],
+    private readonly observers: readonly ReconcileObserver[],
+    private readonly logger: Logger,
+  ) {
+    for (const { actuator } of actuators) {
+      this.applied.set(actuator.name, new Map());
+      this.reports.set(actuator.name, new Map());
+    }
+  }
+
+  /** Leader-only actuators and observers run only while `leader`; losing it forgets what they applied. */
+  setLeader(leader: boolean): void {
+    this.leader = leader;
+    if (!leader) {
+      for (const { actuator, leaderOnly } of this.actuators) {
+        if (leaderOnly) {
+          this.applied.get(actuator.name)!.clear();
+          this.reports.get(actuator.name)!.clear();
+        }
+      }
+    }
+  }
+
+  /** The plan the proxy (or the first actuator) last applied for the key, for /debug/pools. */
+  appliedPlans(): DesiredPool[] {
+    const first = this.actuators[0];
+    return first ? ([...this.applied.get(first.actuator.name)!.values()].filter(Boolean) as DesiredPool[]) : [];
+  }
+
+  plan(key: ObjectKey): { pool?: BalancerPool; plan?: DesiredPool } {
+    const pool = this.store.get('BalancerPool', key);
+    if (!pool) return {};
+    const svc = pool.spec.service;
+    const serviceKey = svc && objectKey(pool.metadata.namespace, svc.name);
+    const plan = computeDesiredPool(pool, serviceKey ? this.store.get('Service', serviceKey) : undefined, serviceKey ? this.store.slicesOf(serviceKey) : []);
+    const conflict = plan.listener && this.listenerOwner(key, plan.listener);
+    if (plan.listener && conflict) {
+      const problem: PlanProblem = {
+        reason: 'ListenerConflict',
+        message: `listener ${plan.listener.address}:${plan.listener.port} is already claimed by BalancerPool ${conflict} (the first by namespace/name keeps it)`,
+      };
+      return { pool, plan: { ...plan, listener: undefined, problems: [...plan.problems, problem] } };
+    }
+    return { pool, plan };
+  }
+
+  /** The pool that keeps a contested listener: the first by namespace/name. */
+  private listenerOwner(key: ObjectKey, listener: { address: string; port: number }): ObjectKey | undefined {
+    let owner: ObjectKey | undefined;
+    for (const other of this.store.list('BalancerPool')) {
+      const otherKey = objectKey(other.metadata.namespace, other.metadata.name);
+      const l = other.spec.listener;
+      if (otherKey < key && l && listenersOverlap(l, listener) && (!owner || otherKey < owner)) owner = otherKey;
+    }
+    return owner;
+  }
+
+  async reconcile(key: ObjectKey): Promise<ReconcileOutcome> {
+    const { pool, plan } = this.plan(key);
+    const reports: Record<string, ActuatorReport> = {};
+    let previous: DesiredPool | undefined;
+    let retry = false;
+    const errors: unknown[] = [];
+    for (const { actuator, leaderOnly } of this.actuators) {
+      if (leaderOnly && !this.leader) continue;
+      const applied = this.applied.get(actuator.name)!;
+      const lastReports = this.reports.get(actuator.name)!;
+      const last = applied.get(key);
+      previous ??= last;
+      const hadApplied = applied.has(key);
+      if (hadApplied && samePlan(last, plan) && !lastReports.get(key)?.problem) {
+        reports[actuator.name] = lastReports.get(key) ?? {};
+        continue;
+      }
+      if (!hadApplied && !plan) continue;
+      try {
+        const report = await actuator.apply(key, plan);
+        reports[actuator.name] = report;
+        if (plan) {
+          applied.set(key, plan);
+          lastReports.set(key, report);
+        } else {
+          applied.delete(key);
+          lastReports.delete(key);
+        }
+        if (report.problem) retry = true;
+      } catch (err) {
+        errors.push(err);
+        this.logger.error({ pool: key, actuator: actuator.name, err }, 'actuator failed; will retry');
+      }
+    }
+    this.logChange(key, previous, plan);
+    const result: ReconcileResult = { key, pool, plan, previous, reports };
+    for (const observer of this.observers) {
+      if (observer.leaderOnly && !this.leader) continue;
+      await observer.observe(result);
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `reconcile of ${key} failed`);
+    return { requeue: retry };
+  }
+
+  private logChange(key: ObjectKey, previous: DesiredPool | undefined, plan: DesiredPool | undefined) {
+    if (samePlan(previous, plan)) return;
+    const id = (b: { address: string; port: number }) => `${b.address}:${b.port}`;
+    const before = new Set(previous?.backends.map(id));
+    const after = new Set(plan?.backends.map(id));
+    this.logger.info(
+      {
+        pool: key,
+        event: !plan ? 'PoolRemoved' : !previous ? 'PoolAdded' : 'PoolUpdated',
+        backends: plan?.backends.length ?? 0,
+        added: [...after].filter((b) => !before.has(b)),
+        removed: [...before].filter((b) => !after.has(b)),
+        listener: plan?.listener ? id(plan.listener) : undefined,
+        problems: plan?.problems.length ? plan.problems.map((p) => `${p.reason}: ${p.message}`) : undefined,
+      },
+      !plan ? 'pool removed' : !previous ? 'pool added' : 'pool updated',
+    );
+  }
+}

@@ -1,0 +1,12 @@
+import type { ObjectStore } from './store.js';
+
+/**
+ * A source of objects (manifest files, the Kubernetes API). It only fills the store; it never
+ * reconciles. Each source owns the kinds it fills and keeps them exact.
+ */
+export interface Source {
+  readonly name: string;
+  /** Starts filling `store`; resolves once the first full view is in it (the source has synced). */
+  start(store: ObjectStore): Promise<void>;
+  stop(): Promise<void>;
+}
