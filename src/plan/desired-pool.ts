@@ -34,6 +34,8 @@ export interface DesiredPool {
   key: ObjectKey;
   namespace: string;
   name: string;
+  /** The pool's uid in a cluster (owner of what is written for it); absent in dev mode. */
+  uid?: string;
   generation?: number;
   algorithm: Algorithm;
   listener?: { address: string; port: number };
@@ -140,6 +142,7 @@ function poolDefaults(pool: BalancerPool) {
     key: keyOf(pool),
     namespace,
     name: metadata.name,
+    uid: metadata.uid,
     generation: metadata.generation,
     algorithm: spec.algorithm,
     listener: spec.listener,

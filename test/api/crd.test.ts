@@ -47,7 +47,8 @@ describe('BalancerPool CRD', () => {
   });
 
   it('renders spec.service.port as int-or-string and keeps the exactly-one rule as CEL', () => {
-    const spec = version.schema.openAPIV3Schema.properties.spec as Record<string, any>;
+    type Node = { properties: Record<string, Node>; [k: string]: unknown };
+    const spec = version.schema.openAPIV3Schema.properties.spec as unknown as Node;
     expect(spec.properties.service.properties.port).toEqual(expect.objectContaining({ 'x-kubernetes-int-or-string': true }));
     expect(spec.properties.service.properties.port.anyOf).toBeUndefined();
     expect(spec['x-kubernetes-validations']).toEqual([expect.objectContaining({ rule: 'has(self.service) != has(self.endpoints)' })]);

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { stringify } from 'yaml';
+import { applyDefaults } from './kube-defaults.js';
 import { discoveryResponse } from './kube-discovery.js';
 import { canonicalJson, isRecord, valueAtPath, type KubeObject } from './kube-object.js';
 import { applyPatch, type PatchType } from './kube-patch.js';
@@ -454,6 +455,7 @@ export class KubeApiServer {
 
   /** Checks what a real server's decoding and validation would reject for the fields modelled here. */
   private validate(rt: ResourceType, obj: KubeObject): void {
+    if (rt.schema) applyDefaults(rt.schema, obj);
     for (const field of rt.microTimeFields) {
       const value = valueAtPath(obj, field);
       if (value === undefined || value === null) continue;

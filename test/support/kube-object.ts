@@ -34,10 +34,14 @@ export function canonicalJson(value: unknown): string {
 
 /** Value at a dotted path with optional `[N]` indices (`.status.backends.ready`, `.spec.ports[0].port`). */
 export function valueAtPath(obj: unknown, path: string): unknown {
-  const tokens = path.match(/[^.[\]]+|\[\d+\]/g) ?? [];
+  // Keys, `[N]` indexes, and the `[?(@.field=="value")]` filter that printer columns use for conditions.
+  const tokens = path.match(/\[\?\(@\.\w+=="[^"]*"\)\]|[^.[\]]+|\[\d+\]/g) ?? [];
   let cur: unknown = obj;
   for (const token of tokens) {
-    if (token.startsWith('[')) {
+    const filter = /^\[\?\(@\.(\w+)=="([^"]*)"\)\]$/.exec(token);
+    if (filter) {
+      cur = Array.isArray(cur) ? cur.find((item) => isRecord(item) && item[filter[1]] === filter[2]) : undefined;
+    } else if (token.startsWith('[')) {
       cur = Array.isArray(cur) ? cur[Number(token.slice(1, -1))] : undefined;
     } else {
       cur = isRecord(cur) ? cur[token] : undefined;

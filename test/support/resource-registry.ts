@@ -30,6 +30,8 @@ export interface ResourceType extends ResourceRef {
   /** Fields decoded as metav1.MicroTime, which demands exactly 6 fractional digits. */
   microTimeFields: string[];
   columns: PrinterColumn[];
+  /** A CRD version's openAPIV3Schema, for defaulting. */
+  schema?: unknown;
 }
 
 export interface ServedGroup {
@@ -175,6 +177,7 @@ export class ResourceRegistry {
         tracksGeneration: true,
         microTimeFields: [],
         columns: crdColumns(v),
+        schema: isRecord(v.schema) ? v.schema.openAPIV3Schema : undefined,
       })));
   }
 

@@ -1,0 +1,75 @@
+// Assembles one Ballast process: sources → store → manager/reconciler → actuators, plus the admin
+// listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
+import type { Registry } from 'prom-client';
+import { AdminServer } from './admin/admin-server.js';
+import { controllerMetrics, createRegistry } from './admin/metrics.js';
+import type { Actuator } from './controller/actuator.js';
+import { Manager } from './controller/manager.js';
+import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './controller/pool-reconciler.js';
+import type { Source } from './controller/source.js';
+import { ObjectStore } from './controller/store.js';
+import type { Logger } from './log.js';
+import { ProxyPools } from './proxy/proxy-pools.js';
+
+export interface BallastOptions {
+  logger: Logger;
+  sources: Source[];
+  /** Actuators besides the proxy, which every Ballast process runs. */
+  actuators?: ManagedActuator[];
+  observers?: ReconcileObserver[];
+  /** Admin listener `host:port`; omit for none. */
+  admin?: string;
+  registry?: Registry;
+  /** False when a leader election decides later (leader-only actuators and observers wait for it). */
+  leader?: boolean;
+  /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
+  shutdown?: { acceptDelayMs: number; graceMs: number };
+}
+
+export interface Ballast {
+  store: ObjectStore;
+  manager: Manager;
+  reconciler: PoolReconciler;
+  proxy: ProxyPools;
+  registry: Registry;
+  /** The admin listener's bound `host:port`, when one was asked for. */
+  adminAddress?: string;
+  /** Readiness-first shutdown: /readyz fails, listeners drain, sources stop. */
+  stop(): Promise<void>;
+}
+
+export async function startBallast(opts: BallastOptions): Promise<Ballast> {
+  const { logger } = opts;
+  const registry = opts.registry ?? createRegistry();
+  const store = new ObjectStore();
+  const proxy = new ProxyPools({ logger, registry });
+  const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
+  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  reconciler.setLeader(opts.leader ?? true);
+  const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
+  let stopping = false;
+  const admin = opts.admin
+    ? new AdminServer({
+        address: opts.admin,
+        registry,
+        ready: () => manager.ready && !stopping,
+        pools: () => ({ pools: proxy.snapshot(), plans: reconciler.appliedPlans() }),
+      })
+    : undefined;
+  // Admin first: liveness answers while the sources sync, readiness says "not yet".
+  const adminAddress = await admin?.listen();
+  if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  await manager.start();
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    const { acceptDelayMs, graceMs } = opts.shutdown ?? { acceptDelayMs: 0, graceMs: 10_000 };
+    await proxy.shutdown({ acceptDelayMs, graceMs });
+    await manager.stop();
+    await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
+    await admin?.close();
+  };
+  return { store, manager, reconciler, proxy, registry, adminAddress, stop };
+}

@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { startBallast } from '../app.js';
+import type { Logger } from '../log.js';
+import { NginxFileWriter } from '../nginx/file-writer.js';
+import { FileSource } from '../sources/file/file-source.js';
+import { runUntilSignal } from './run-until-signal.js';
+
+export interface DevOptions {
+  manifests: string;
+  admin: string;
+  nginxOut?: string;
+  logger: Logger;
+}
+
+/** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
+export async function runDev({ manifests, admin, nginxOut, logger }: DevOptions): Promise<number> {
+  const app = await startBallast({
+    logger,
+    admin,
+    sources: [new FileSource({ dir: path.resolve(manifests), logger })],
+    actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
+  });
+  return runUntilSignal(app.stop, logger);
+}

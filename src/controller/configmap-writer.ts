@@ -1,0 +1,55 @@
+// Cluster mode's NGINX output: one ConfigMap per pool with spec.nginx, owned by the BalancerPool
+// (garbage-collected with it), written only when the content hash changed. Runs on the leader only.
+import type { ObjectKey } from '../api/keys.js';
+import { API_VERSION, KIND } from '../api/schema.js';
+import type { Logger } from '../log.js';
+import type { DesiredPool } from '../plan/desired-pool.js';
+import { checkConfigMap, CONFIG_HASH_ANNOTATION, MANAGED_BY_LABEL, renderConfigMap } from '../plan/nginx-upstream.js';
+import type { KubeClient } from '../sources/kube/kube-client.js';
+import type { Actuator, ActuatorReport } from './actuator.js';
+
+export class ConfigMapWriter implements Actuator {
+  readonly name = 'nginx-configmap';
+  /** What this process wrote, by pool key, to delete it when the pool drops spec.nginx or renames it. */
+  private readonly written = new Map<ObjectKey, { namespace: string; name: string }>();
+
+  constructor(private readonly opts: { client: KubeClient; logger: Logger }) {}
+
+  async apply(key: ObjectKey, plan: DesiredPool | undefined): Promise<ActuatorReport> {
+    const { client, logger } = this.opts;
+    const before = this.written.get(key);
+    if (!plan?.nginx) {
+      if (before) {
+        // The ownerReference covers a deleted pool in a real cluster; a pool that only drops spec.nginx needs this.
+        await client.deleteConfigMap(before.namespace, before.name);
+        this.written.delete(key);
+        logger.info({ pool: key, configMap: before.name }, 'NGINX ConfigMap deleted');
+      }
+      return {};
+    }
+    const owner = plan.uid ? { apiVersion: API_VERSION, kind: KIND, name: plan.name, uid: plan.uid } : undefined;
+    const problem = checkConfigMap(plan, owner);
+    if (problem) return { problem };
+    const desired = renderConfigMap(plan, owner);
+    const { name, namespace, annotations } = desired.metadata;
+    const hash = annotations[CONFIG_HASH_ANNOTATION];
+    const existing = (await client.getConfigMap(namespace, name)) as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string } } | undefined;
+    if (existing && existing.metadata.labels?.[MANAGED_BY_LABEL] !== 'ballast') {
+      return { problem: { reason: 'ConfigMapConflict', message: `ConfigMap ${namespace}/${name} exists and is not managed by Ballast; refusing to overwrite it` } };
+    }
+    if (!existing) {
+      await client.createConfigMap(namespace, desired as unknown as Record<string, unknown>);
+    } else if (existing.metadata.annotations?.[CONFIG_HASH_ANNOTATION] !== hash) {
+      // Conditional on the version read: a 409 means someone wrote meanwhile, and the reconcile retries.
+      await client.replaceConfigMap(namespace, name, { ...desired, metadata: { ...desired.metadata, resourceVersion: existing.metadata.resourceVersion } });
+    }
+    if (!existing || existing.metadata.annotations?.[CONFIG_HASH_ANNOTATION] !== hash) {
+      logger.info({ pool: key, configMap: name, hash, backends: plan.backends.length }, 'NGINX ConfigMap written');
+    }
+    if (before && before.name !== name) await client.deleteConfigMap(before.namespace, before.name);
+    this.written.set(key, { namespace, name });
+    return { facts: { configMap: name, hash } };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,200 @@
+// Dev mode end to end: real manifest files, real chokidar, real listeners, real backends on loopback.
+import { mkdtemp, mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import type http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { startBallast, type Ballast } from '../../src/app.js';
+import { startDemoBackend } from '../../src/cli/demo.js';
+import { FileSource } from '../../src/sources/file/file-source.js';
+import { freePort, get, refused } from '../support/http-get.js';
+import { captureLogs } from '../support/log-capture.js';
+import { waitFor } from '../support/wait-for.js';
+
+const backends: http.Server[] = [];
+const ports: number[] = [];
+
+beforeAll(async () => {
+  for (let i = 0; i < 3; i++) {
+    const s = await startDemoBackend(0);
+    backends.push(s);
+    ports.push((s.address() as { port: number }).port);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all(backends.map((s) => new Promise((r) => s.close(r))));
+});
+
+function poolYaml(name: string, listenPort: number, backendPorts: number[], extra = ''): string {
+  return `apiVersion: ballast.dev/v1alpha1
+kind: BalancerPool
+metadata:
+  name: ${name}
+spec:
+  listener: { address: 127.0.0.1, port: ${listenPort} }
+  endpoints:
+${backendPorts.map((p) => `    - { address: 127.0.0.1, port: ${p} }`).join('\n')}
+${extra}`;
+}
+
+/** Which backend ports answered `n` sequential requests through the listener. */
+async function spread(port: number, n = 6): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await get(`http://127.0.0.1:${port}/`);
+    const m = /port (\d+)/.exec(r.body);
+    seen.push(m ? Number(m[1]) : -r.status);
+  }
+  return seen;
+}
+
+const servedBy = async (port: number, expected: number[]) => {
+  const seen = new Set(await spread(port, expected.length * 2));
+  return seen.size === expected.length && expected.every((p) => seen.has(p));
+};
+
+describe('ballast dev', () => {
+  let dir: string;
+  let app: Ballast | undefined;
+  let logs: ReturnType<typeof captureLogs>;
+
+  async function start() {
+    logs = captureLogs();
+    app = await startBallast({ logger: logs.logger, sources: [new FileSource({ dir, logger: logs.logger, debounceMs: 50, resyncMs: 0 })] });
+    return app;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ballast-dev-'));
+  });
+  afterEach(async () => {
+    await app?.stop();
+    app = undefined;
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
+  });
+
+  it('balances round robin across the pool declared in a file and follows edits, including an atomic rename-save', async () => {
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[0], ports[1]]));
+    await start();
+    expect(await spread(listen, 4)).toEqual([ports[0], ports[1], ports[0], ports[1]]);
+
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[0], ports[1], ports[2]]));
+    await waitFor(() => servedBy(listen, [ports[0], ports[1], ports[2]]), 5000);
+
+    // An editor's atomic save: write a temp file beside it, rename over the original.
+    await writeFile(path.join(dir, '.web.yaml.swp'), poolYaml('web', listen, [ports[2]]));
+    await rename(path.join(dir, '.web.yaml.swp'), path.join(dir, 'web.yaml'));
+    await waitFor(() => servedBy(listen, [ports[2]]), 5000);
+    expect(logs.lines().some((l) => l.event === 'PoolUpdated' && Array.isArray(l.removed) && l.removed.length === 2)).toBe(true);
+  });
+
+  it('follows a Kubernetes ConfigMap volume ..data symlink swap', async () => {
+    const listen = await freePort();
+    // kubelet's AtomicWriter layout: ..<ts>/web.yaml, ..data -> ..<ts>, web.yaml -> ..data/web.yaml
+    await mkdir(path.join(dir, '..2026_01'));
+    await writeFile(path.join(dir, '..2026_01', 'web.yaml'), poolYaml('web', listen, [ports[0]]));
+    await symlink('..2026_01', path.join(dir, '..data'));
+    await symlink(path.join('..data', 'web.yaml'), path.join(dir, 'web.yaml'));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+
+    await mkdir(path.join(dir, '..2026_02'));
+    await writeFile(path.join(dir, '..2026_02', 'web.yaml'), poolYaml('web', listen, [ports[1]]));
+    await symlink('..2026_02', path.join(dir, '..data_tmp'));
+    await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    await rm(path.join(dir, '..2026_01'), { recursive: true });
+    await waitFor(() => servedBy(listen, [ports[1]]), 5000);
+    // The hidden ..<ts> directories are not read as a second copy of the pool.
+    expect(logs.messages().filter((m) => m.includes('already declared'))).toEqual([]);
+  });
+
+  it('keeps the last good pool when a file turns bad, names the file, document and field, and recovers when fixed', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', a, [ports[0]]));
+    await writeFile(path.join(dir, 'api.yaml'), poolYaml('api', b, [ports[1]]));
+    await start();
+
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', 70000, [ports[2]]));
+    await writeFile(path.join(dir, 'api.yaml'), poolYaml('api', b, [ports[2]]));
+    await waitFor(() => servedBy(b, [ports[2]]), 5000); // the other pool is unaffected and follows its edit
+    const error = await waitFor(() => logs.lines().find((l) => l.level === 50 && String(l.msg).includes('web.yaml')), 5000);
+    expect(error.msg).toMatch(/web\.yaml#1 spec\.listener\.port: must be <= 65535 \(BalancerPool default\/web\)$/);
+    expect(await spread(a, 2)).toEqual([ports[0], ports[0]]); // last good state still serves
+
+    // A half-written file (YAML cut mid-token) is the same: last good state.
+    await writeFile(path.join(dir, 'web.yaml'), 'apiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: web\n');
+    await waitFor(() => logs.lines().some((l) => l.level === 50 && String(l.msg).includes('web.yaml:')), 5000);
+    expect(await spread(a, 2)).toEqual([ports[0], ports[0]]);
+
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', a, [ports[1]]));
+    await waitFor(() => servedBy(a, [ports[1]]), 5000);
+  });
+
+  it('closes the listener of a pool whose file is deleted, reopens it when re-created, and moves a listener to a new port', async () => {
+    const [a, moved] = [await freePort(), await freePort()];
+    const file = path.join(dir, 'web.yaml');
+    await writeFile(file, poolYaml('web', a, [ports[0]]));
+    await start();
+    expect(await refused(a)).toBe(false);
+
+    await unlink(file);
+    await waitFor(() => refused(a), 5000);
+
+    await writeFile(file, poolYaml('web', a, [ports[0]]));
+    await waitFor(() => servedBy(a, [ports[0]]), 5000);
+
+    await writeFile(file, poolYaml('web', moved, [ports[0]]));
+    await waitFor(() => servedBy(moved, [ports[0]]), 5000);
+    await waitFor(() => refused(a), 5000);
+  });
+
+  it('resolves a Service pool through Service and EndpointSlice manifests, by port number and by name', async () => {
+    const listen = await freePort();
+    const slices = `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec:
+  ports: [{ name: http, port: 80, targetPort: ${ports[0]} }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: ${ports[0]} }]
+endpoints:
+  - addresses: [127.0.0.1]
+    conditions: { ready: true }
+`;
+    await writeFile(path.join(dir, 'svc.yaml'), slices);
+    const pool = (port: string) => `apiVersion: ballast.dev/v1alpha1
+kind: BalancerPool
+metadata: { name: web }
+spec:
+  service: { name: web, port: ${port} }
+  listener: { address: 127.0.0.1, port: ${listen} }
+`;
+    await writeFile(path.join(dir, 'pool.yaml'), pool('80'));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+    await writeFile(path.join(dir, 'pool.yaml'), pool('http'));
+    await writeFile(path.join(dir, 'svc.yaml'), slices.replace('conditions: { ready: true }', 'conditions: { ready: false }'));
+    await waitFor(async () => (await get(`http://127.0.0.1:${listen}/`)).status === 503, 5000);
+  });
+
+  it('gives a contested listener to the first pool by namespace/name and reports the other', async () => {
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'b.yaml'), poolYaml('b', listen, [ports[1]]));
+    await writeFile(path.join(dir, 'a.yaml'), poolYaml('a', listen, [ports[0]]));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+    expect(logs.lines().find((l) => l.pool === 'default/b')?.problems).toEqual([
+      expect.stringContaining('ListenerConflict: listener 127.0.0.1:' + listen + ' is already claimed by BalancerPool default/a'),
+    ]);
+    // When a gives it up, b gets it.
+    await unlink(path.join(dir, 'a.yaml'));
+    await waitFor(() => servedBy(listen, [ports[1]]), 5000);
+  });
+});
