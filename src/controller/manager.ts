@@ -57,7 +57,7 @@ export class Manager {
 
   /** Resolves when no key is queued or in flight (backoff timers aside). */
   async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.queue.pending > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   async stop(): Promise<void> {
@@ -67,8 +67,6 @@ export class Manager {
     await Promise.all(this.workers);
     await Promise.all(this.opts.sources.map((s) => s.stop()));
   }
-
-  private inFlight = 0;
 
   private enqueue(key: ObjectKey): void {
     if (!this.staleSince.has(key)) this.staleSince.set(key, performance.now());
@@ -103,7 +101,6 @@ export class Manager {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.inFlight++;
       const since = this.staleSince.get(key);
       this.staleSince.delete(key);
       const start = performance.now();
@@ -119,7 +116,6 @@ export class Manager {
         logger.warn({ pool: key, err, retryInMs: delay, failures: this.queue.failuresOf(key) }, 'reconcile failed');
       } finally {
         metrics?.reconcileDuration.observe((performance.now() - start) / 1000);
-        this.inFlight--;
         this.queue.done(key);
       }
     }

@@ -47,6 +47,11 @@ export class WorkQueue {
     return this.queue.length;
   }
 
+  /** Keys queued or being processed (delayed ones aside). */
+  get pending(): number {
+    return this.queue.length + this.processing.size;
+  }
+
   add(key: ObjectKey): void {
     if (this.shuttingDown) return;
     if (this.processing.has(key)) {

@@ -1,0 +1,106 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ObjectKey } from '../../src/api/keys.js';
+import { parseObject } from '../../src/api/validate.js';
+import type { Actuator, ActuatorReport } from '../../src/controller/actuator.js';
+import { Manager } from '../../src/controller/manager.js';
+import { PoolReconciler } from '../../src/controller/pool-reconciler.js';
+import type { Source } from '../../src/controller/source.js';
+import { ObjectStore } from '../../src/controller/store.js';
+import { silentLogger } from '../../src/log.js';
+import type { DesiredPool } from '../../src/plan/desired-pool.js';
+import { waitFor } from '../support/wait-for.js';
+
+const obj = (raw: unknown) => {
+  const r = parseObject(raw);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  r.object.metadata.namespace ??= 'default';
+  return r.object;
+};
+const pool = (name: string, svc = 'web') => obj({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name }, spec: { service: { name: svc, port: 'http' } } });
+const slice = (name: string, addresses: string[]) =>
+  obj({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 80 }], endpoints: addresses.map((a) => ({ addresses: [a] })) });
+
+/** Records every apply; can be told to fail. */
+class RecordingActuator implements Actuator {
+  readonly name = 'recording';
+  applies: { key: ObjectKey; backends?: string[] }[] = [];
+  failures = 0;
+  async apply(key: ObjectKey, plan: DesiredPool | undefined): Promise<ActuatorReport> {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('injected failure');
+    }
+    this.applies.push({ key, backends: plan?.backends.map((b) => b.address) });
+    return {};
+  }
+  async close() {}
+}
+
+/** A source whose first full view arrives when the test says so. */
+class GatedSource implements Source {
+  readonly name = 'gated';
+  private release!: () => void;
+  private readonly gate = new Promise<void>((r) => (this.release = r));
+  constructor(private readonly fill: (store: ObjectStore) => void) {}
+  async start(store: ObjectStore) {
+    // Half the view arrives early, as an informer's first events can; the rest at sync.
+    store.upsert(pool('a'));
+    await this.gate;
+    this.fill(store);
+  }
+  sync() {
+    this.release();
+  }
+  async stop() {}
+}
+
+function setup(fill: (store: ObjectStore) => void) {
+  const store = new ObjectStore();
+  const actuator = new RecordingActuator();
+  const source = new GatedSource(fill);
+  const manager = new Manager({ store, sources: [source], reconciler: new PoolReconciler(store, [{ actuator }], [], silentLogger), logger: silentLogger });
+  return { store, actuator, source, manager };
+}
+
+describe('Manager', () => {
+  it('reconciles nothing before the sources have synced, and is ready only after the first reconcile of every pool', async () => {
+    const { actuator, source, manager } = setup((s) => s.upsert(slice('s1', ['10.0.0.1'])));
+    const started = manager.start();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(actuator.applies).toEqual([]); // pool a is in the store, its slices are not: applying now would empty it
+    expect(manager.ready).toBe(false);
+    source.sync();
+    await started;
+    expect(manager.ready).toBe(true);
+    expect(actuator.applies).toEqual([{ key: 'default/a', backends: ['10.0.0.1'] }]);
+    await manager.stop();
+  });
+
+  it('maps slice changes to the pools of their Service and collapses a burst into few reconciles', async () => {
+    const { store, actuator, source, manager } = setup((s) => {
+      s.upsert(pool('b'));
+      s.upsert(pool('other', 'api'));
+    });
+    source.sync();
+    await manager.start();
+    actuator.applies = [];
+    for (let i = 1; i <= 50; i++) store.upsert(slice('s1', [`10.0.0.${i}`]));
+    await waitFor(() => actuator.applies.some((a) => a.key === 'default/b' && a.backends?.[0] === '10.0.0.50'), 2000);
+    await manager.idle();
+    expect(actuator.applies.every((a) => a.key === 'default/a' || a.key === 'default/b')).toBe(true);
+    expect(actuator.applies.length).toBeLessThan(20);
+    await manager.stop();
+  });
+
+  it('retries a failed reconcile with backoff, and removes a deleted pool', async () => {
+    const { store, actuator, source, manager } = setup(() => {});
+    source.sync();
+    await manager.start();
+    actuator.failures = 2;
+    store.upsert(slice('s1', ['10.0.0.7']));
+    await waitFor(() => actuator.applies.some((a) => a.backends?.[0] === '10.0.0.7'), 3000);
+    store.delete('BalancerPool', 'default/a');
+    await waitFor(() => actuator.applies.some((a) => a.key === 'default/a' && a.backends === undefined), 2000);
+    await manager.stop();
+  });
+});
