@@ -1,5 +1,6 @@
 // The BalancerPool API (ballast.dev/v1alpha1) and the parts of core/discovery objects Ballast reads.
 // This file is the single source of truth: the CRD's openAPIV3Schema is generated from it (crd.ts).
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 export const GROUP = 'ballast.dev';
@@ -12,6 +13,7 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 const port = z.int().min(1).max(65535);
 // A Service port by name or by number, as an Ingress backend names it. Rendered as int-or-string in the CRD.
 const intOrString = z.union([z.int().min(1).max(65535), z.string().min(1).max(63)]).meta({ 'x-kubernetes-int-or-string': true });
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
 const dnsLabel = z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower case letters, digits and "-")');
 
 export const ALGORITHMS = ['RoundRobin', 'LeastConnections', 'IPHash', 'Random'] as const;
@@ -39,7 +41,11 @@ export const balancerPoolSpecSchema = z
     endpoints: z
       .array(
         z.strictObject({
-          address: z.string().min(1).describe('IP address or host name of the backend.'),
+          address: z
+            .string()
+            .min(1)
+            .refine((a) => isIP(a) !== 0 || HOSTNAME.test(a), 'must be an IP address or a DNS name')
+            .describe('IP address or host name of the backend.'),
           port,
           weight: z.int().min(1).max(1000).default(1),
         }),

@@ -21,6 +21,7 @@ describe('parseObject', () => {
     [{ endpoints: [{ address: 'a', port: 0 }] }, 'spec.endpoints[0].port: must be >= 1'],
     [{ endpoints: [{ address: 'a', port: 'x' }] }, 'spec.endpoints[0].port: must be a number, got string'],
     [{ endpoints: [{ port: 80 }] }, 'spec.endpoints[0].address: Required value'],
+    [{ endpoints: [{ address: '10.0.0.1; }', port: 80 }] }, 'spec.endpoints[0].address: must be an IP address or a DNS name'],
     [{ endpoints: [{ address: 'a', port: 1 }], algorithm: 'Fastest' }, 'spec.algorithm: Unsupported value "Fastest": supported values: "RoundRobin", "LeastConnections", "IPHash", "Random"'],
     [{ endpoints: [{ address: 'a', port: 1 }], listner: { port: 1 } }, 'spec: unknown field "listner"'],
     [{}, 'spec: exactly one of spec.service and spec.endpoints must be set'],
