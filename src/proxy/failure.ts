@@ -1,0 +1,60 @@
+// What an upstream error means: which status the client gets, which metric kind it is, and whether a
+// retry on another backend is safe.
+
+/** Metric label `kind` of ballast_proxy_upstream_errors_total. */
+export type FailureKind = 'connect' | 'connect_timeout' | 'reset' | 'response_timeout' | 'protocol';
+
+export interface Failure {
+  kind: FailureKind;
+  /** The answer when no retry is made: 504 for a timeout, else 502. */
+  status: 502 | 504;
+  /** Whether the same request may go to another backend without risk of running twice. */
+  retryable: boolean;
+}
+
+/** How far an exchange got before it failed. */
+export interface ExchangeProgress {
+  /** A connection was established and the request started on it. */
+  connected: boolean;
+  /** Request body bytes were written to the backend. */
+  bodySent: boolean;
+  method: string;
+}
+
+/** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+const TIMEOUTS: Record<string, FailureKind> = {
+  UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'response_timeout',
+  UND_ERR_BODY_TIMEOUT: 'response_timeout',
+};
+
+const RESETS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+
+/** undici's SocketError says how much the connection had read before it broke. */
+const reusedSocket = (err: Error) => ((err as { socket?: { bytesRead?: number } }).socket?.bytesRead ?? 0) > 0;
+
+/**
+ * Classifies an error that ended an exchange before any response byte reached the client.
+ *
+ * Retryable: any failure before a connection was made (nothing reached the backend), and a reset
+ * before the response when no body byte was sent and either the connection had served earlier
+ * responses (the backend closed an idle keep-alive connection as the request was written, so it never
+ * saw it) or the method is idempotent (running it twice is harmless, as NGINX's `proxy_next_upstream
+ * error` assumes). Never after body bytes were sent: the body cannot be replayed.
+ */
+export function classifyFailure(err: Error, progress: ExchangeProgress): Failure {
+  const code = (err as { code?: string }).code ?? '';
+  const timeout = TIMEOUTS[code];
+  if (!progress.connected) {
+    // Covers refused, unreachable, connect timeouts and an upstream closed under the request.
+    return { kind: timeout ?? 'connect', status: timeout ? 504 : 502, retryable: true };
+  }
+  if (timeout) return { kind: timeout, status: 504, retryable: false };
+  if (RESETS.has(code)) {
+    const retryable = !progress.bodySent && (IDEMPOTENT.has(progress.method) || reusedSocket(err));
+    return { kind: 'reset', status: 502, retryable };
+  }
+  return { kind: 'protocol', status: 502, retryable: false };
+}

@@ -1,0 +1,161 @@
+// The HTTP request path: one ForwardRequest per client request, which is also the engine's callback
+// object, so forwarding allocates little beyond the header lists.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { sendError, type ProxyStatus } from './error-response.js';
+import { classifyFailure } from './failure.js';
+import { requestHeaders, responseHeaders } from './forwarded-headers.js';
+import type { ClientSide, RouteScope } from './route-scope.js';
+import type { ExchangeHandler, Upstream } from './upstream.js';
+
+/** Whether the request carries a body: a Content-Length other than 0, or any Transfer-Encoding. */
+function hasBody(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return raw[i + 1] !== '0';
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
+export class ForwardRequest implements ExchangeHandler {
+  readonly #scope: RouteScope;
+  readonly #client: ClientSide;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #started = performance.now();
+  #headers: string[] = [];
+  #upstream?: Upstream;
+  /** Backends already tried, created on the first retry. */
+  #tried?: Set<Upstream>;
+  #abort?: (err?: Error) => void;
+  #resume?: () => void;
+  #connected = false;
+  #bodySent = false;
+  /** The backend's status once its headers were forwarded; 0 before. */
+  #status = 0;
+  #clientGone = false;
+
+  constructor(scope: RouteScope, client: ClientSide, req: IncomingMessage, res: ServerResponse) {
+    this.#scope = scope;
+    this.#client = client;
+    this.#req = req;
+    this.#res = res;
+  }
+
+  start(): void {
+    this.#res.once('close', this.#onClientClose);
+    const upstream = this.#scope.pick(this.#req.socket.remoteAddress ?? '');
+    if (!upstream) {
+      this.#reply(503);
+      return;
+    }
+    const url = this.#req.url ?? '';
+    if (url.charCodeAt(0) !== 47 /* '/' */) {
+      this.#reply(400);
+      return;
+    }
+    this.#headers = requestHeaders(this.#req, this.#client.proto, false);
+    this.#send(upstream);
+  }
+
+  #send(upstream: Upstream): void {
+    const settings = this.#scope.settings;
+    this.#upstream = upstream;
+    this.#connected = false;
+    this.#abort = undefined;
+    upstream.acquire();
+    upstream.dispatch(
+      {
+        method: this.#req.method ?? 'GET',
+        path: this.#req.url ?? '/',
+        headers: this.#headers,
+        body: hasBody(this.#req.rawHeaders) ? this.#req : null,
+        responseTimeoutMs: settings.responseTimeoutMs,
+        idleTimeoutMs: settings.idleTimeoutMs,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#clientGone) {
+      abort();
+      return;
+    }
+    this.#abort = abort;
+    this.#connected = true;
+  }
+
+  onBodySent(): void {
+    this.#bodySent = true;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    const res = this.#res;
+    this.#resume = resume;
+    if (this.#client.closing) res.shouldKeepAlive = false;
+    // May throw on a header value Node refuses to send; undici then aborts and onError answers 502.
+    res.writeHead(statusCode, statusText, responseHeaders(rawHeaders));
+    this.#status = statusCode;
+    this.#scope.succeeded(this.#upstream!);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true;
+    this.#res.once('drain', this.#resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#res.end();
+    this.#finish(this.#status);
+  }
+
+  onError(err: Error): void {
+    const upstream = this.#upstream!;
+    if (this.#clientGone) {
+      this.#finish(499);
+      return;
+    }
+    const failure = classifyFailure(err, { connected: this.#connected, bodySent: this.#bodySent, method: this.#req.method ?? 'GET' });
+    this.#scope.failed(upstream, failure.kind);
+    if (this.#status !== 0) {
+      // Mid-body: the client must see a broken response, not a complete-looking short one.
+      this.#res.destroy();
+      this.#finish(this.#status);
+      return;
+    }
+    if (failure.retryable) {
+      const tried = (this.#tried ??= new Set());
+      tried.add(upstream);
+      const next = tried.size <= this.#scope.settings.retries ? this.#scope.pick(this.#req.socket.remoteAddress ?? '', tried) : undefined;
+      if (next) {
+        upstream.release();
+        this.#scope.retried();
+        this.#send(next);
+        return;
+      }
+    }
+    this.#reply(failure.status);
+  }
+
+  /** Answers with the proxy's own status; the upstream (if any) is released by #finish. */
+  #reply(status: ProxyStatus): void {
+    sendError(this.#res, status, this.#client.closing);
+    this.#finish(status);
+  }
+
+  #finish(code: number): void {
+    this.#upstream?.release();
+    this.#scope.responded(this.#upstream, code, (performance.now() - this.#started) / 1000);
+  }
+
+  readonly #onClientClose = (): void => {
+    this.#client.done();
+    if (this.#res.writableFinished) return;
+    this.#clientGone = true;
+    this.#abort?.();
+  };
+}

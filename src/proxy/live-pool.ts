@@ -1,0 +1,243 @@
+// One pool's data plane: its upstreams, the immutable routing snapshot requests pick from, health,
+// and the drain of backends that left. Listeners hand it requests; the plan only ever replaces the
+// snapshot, so in-flight requests and tunnels keep the upstream they picked.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import type { Backend, DesiredPool } from '../plan/desired-pool.js';
+import { ActiveHealth } from './active-health.js';
+import type { OutlierSettings } from './backend-health.js';
+import type { Balancer } from './balancers/balancer.js';
+import { createBalancer } from './balancers/create-balancer.js';
+import type { FailureKind } from './failure.js';
+import { ForwardRequest } from './forward-request.js';
+import { ForwardUpgrade } from './forward-upgrade.js';
+import type { BackendMetrics, BackendState, ProxyMetrics } from './proxy-metrics.js';
+import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
+import { backendId, Upstream } from './upstream.js';
+
+/** A backend as /debug/pools shows it. */
+export interface BackendSnapshot {
+  backend: string;
+  weight: number;
+  state: BackendState;
+  inFlight: number;
+  connections: number;
+}
+
+export interface PoolSnapshot {
+  algorithm: DesiredPool['algorithm'];
+  /** More than half of the backends are ejected or unhealthy, so all of them are routed to. */
+  panic: boolean;
+  backends: BackendSnapshot[];
+}
+
+/**
+ * Envoy's panic threshold: when fewer than this share of the backends is available, health is
+ * ignored and every backend gets traffic, so a bad health signal cannot empty the pool. Exactly half
+ * is not panic: a two-backend pool with one dead backend routes to the live one only.
+ */
+const PANIC_AVAILABLE_SHARE = 0.5;
+
+const settingsOf = (plan: DesiredPool): RouteSettings => ({
+  retries: plan.retries,
+  responseTimeoutMs: plan.timeouts.responseSeconds * 1000,
+  idleTimeoutMs: plan.timeouts.idleSeconds * 1000,
+});
+
+/** The backends that take new requests: the ready ones; the terminating ones only when none is ready. */
+function routableBackends(backends: Backend[]): Backend[] {
+  const ready = backends.filter((b) => b.state === 'ready');
+  return ready.length > 0 ? ready : backends;
+}
+
+export interface LivePoolDeps {
+  logger: Logger;
+  metrics: ProxyMetrics;
+}
+
+export class LivePool implements RouteScope {
+  readonly key: string;
+  settings: RouteSettings;
+  #plan: DesiredPool;
+  readonly #logger: Logger;
+  readonly #metrics: ProxyMetrics;
+  /** Upstreams of backends that take new requests (health permitting), by backend id. */
+  #upstreams = new Map<string, Upstream>();
+  /** Upstreams finishing their in-flight work. */
+  readonly #draining = new Set<Upstream>();
+  #balancer: Balancer<Upstream>;
+  #panic = false;
+  #retired = false;
+  #ejectionTimer?: NodeJS.Timeout;
+  readonly #health: ActiveHealth;
+  /** Reused for every pick: picking is synchronous, so one context per pool is enough. */
+  readonly #pickContext: { clientAddress: string; tried?: ReadonlySet<Upstream> } = { clientAddress: '' };
+  readonly #noBackend: BackendMetrics;
+  readonly #retries;
+
+  constructor(plan: DesiredPool, deps: LivePoolDeps) {
+    this.key = plan.key;
+    this.#plan = plan;
+    this.settings = settingsOf(plan);
+    this.#logger = deps.logger.child({ pool: plan.key });
+    this.#metrics = deps.metrics;
+    this.#noBackend = deps.metrics.backend(plan.key, 'none');
+    this.#retries = deps.metrics.retries.labels(plan.key);
+    this.#health = new ActiveHealth((u) => {
+      this.#logger.warn({ backend: u.id, healthy: u.health.healthy }, u.health.healthy ? 'backend passes its health checks again' : 'backend failed its health checks');
+      this.#rebuild();
+    });
+    this.#balancer = createBalancer(plan.algorithm, []);
+    this.update(plan);
+  }
+
+  /** Swaps in a new plan: new backends start, removed or terminating ones drain, the snapshot is rebuilt. */
+  update(plan: DesiredPool): void {
+    this.#plan = plan;
+    this.settings = settingsOf(plan);
+    const connectTimeoutMs = plan.timeouts.connectSeconds * 1000;
+    const next = new Map<string, Upstream>();
+    for (const b of routableBackends(plan.backends)) {
+      const id = backendId(b.address, b.port);
+      let u = this.#upstreams.get(id);
+      // The engine fixes the connect timeout per connection pool: a new one replaces (and drains) the old.
+      if (u && u.connectTimeoutMs !== connectTimeoutMs) u = undefined;
+      u ??= this.#takeBack(id, connectTimeoutMs);
+      u ??= new Upstream({ address: b.address, port: b.port, weight: b.weight, connectTimeoutMs, metrics: this.#metrics.backend(this.key, id) });
+      u.weight = b.weight;
+      next.set(id, u);
+    }
+    const previous = this.#upstreams;
+    this.#upstreams = next;
+    this.#health.update(plan.healthCheck, next.values());
+    this.#rebuild();
+    for (const u of previous.values()) if (next.get(u.id) !== u) this.#drain(u);
+  }
+
+  /** A draining upstream whose backend is wanted again, before it finished draining. */
+  #takeBack(id: string, connectTimeoutMs: number): Upstream | undefined {
+    for (const u of this.#draining) {
+      if (u.id === id && u.connectTimeoutMs === connectTimeoutMs && u.reactivate()) {
+        this.#draining.delete(u);
+        return u;
+      }
+    }
+    return undefined;
+  }
+
+  #drain(u: Upstream): void {
+    this.#draining.add(u);
+    if (u.inFlight > 0) this.#logger.info({ backend: u.id, inFlight: u.inFlight }, 'draining backend');
+    void u.drain(this.#plan.drainTimeoutSeconds * 1000).then(() => {
+      this.#draining.delete(u);
+      if (!this.#upstreams.has(u.id)) u.metrics.retire();
+      this.#countStates();
+    });
+  }
+
+  /** Builds the snapshot new requests pick from: available backends, or all of them in panic. */
+  #rebuild(): void {
+    const now = Date.now();
+    const all = [...this.#upstreams.values()];
+    const available = all.filter((u) => u.health.healthy && !u.health.ejected(now));
+    const panic = available.length < all.length * PANIC_AVAILABLE_SHARE;
+    if (panic !== this.#panic) this.#logger.warn({ available: available.length, total: all.length }, panic ? 'panic: too few backends available, routing to all of them' : 'panic over');
+    this.#panic = panic;
+    this.#balancer = createBalancer(this.#plan.algorithm, this.#panic ? all : available);
+    // Ejections end by time, not by an event: rebuild when the first one ends.
+    clearTimeout(this.#ejectionTimer);
+    const ends = all.map((u) => u.health.ejectedUntil).filter((t) => t > now);
+    if (ends.length > 0) this.#ejectionTimer = setTimeout(() => this.#rebuild(), Math.min(...ends) - now).unref();
+    this.#countStates();
+  }
+
+  #countStates(): void {
+    const counts: Record<BackendState, number> = { active: 0, draining: 0, ejected: 0, unhealthy: 0 };
+    for (const b of this.#backendSnapshots()) counts[b.state]++;
+    for (const [state, n] of Object.entries(counts)) this.#metrics.backends.labels(this.key, state).set(n);
+  }
+
+  // RouteScope: called on the request path.
+
+  pick(clientAddress: string, tried?: ReadonlySet<Upstream>): Upstream | undefined {
+    const ctx = this.#pickContext;
+    ctx.clientAddress = clientAddress;
+    ctx.tried = tried;
+    return this.#balancer.pick(ctx);
+  }
+
+  succeeded(upstream: Upstream): void {
+    upstream.health.succeeded();
+  }
+
+  failed(upstream: Upstream, kind: FailureKind): void {
+    upstream.metrics.upstreamError(kind);
+    const od = this.#plan.outlierDetection;
+    const outlier: OutlierSettings = { maxFails: od.maxFails, failTimeoutMs: od.failTimeoutSeconds * 1000 };
+    if (upstream.health.failed(Date.now(), outlier)) {
+      upstream.metrics.ejected();
+      this.#logger.warn({ backend: upstream.id, kind, forSeconds: od.failTimeoutSeconds }, 'backend ejected after failures');
+      if (this.#upstreams.get(upstream.id) === upstream) this.#rebuild();
+    }
+  }
+
+  retried(): void {
+    this.#retries.inc();
+  }
+
+  responded(upstream: Upstream | undefined, code: number, seconds: number): void {
+    (upstream?.metrics ?? this.#noBackend).response(code, seconds);
+  }
+
+  // Entry points for listeners.
+
+  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): void {
+    new ForwardRequest(this, client, req, res).start();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientSide): void {
+    new ForwardUpgrade(this, client, req, socket, head).start();
+  }
+
+  #backendSnapshots(): BackendSnapshot[] {
+    const now = Date.now();
+    const row = (u: Upstream, state: BackendState): BackendSnapshot => ({ backend: u.id, weight: u.weight, state, inFlight: u.inFlight, connections: u.connections });
+    const rows: BackendSnapshot[] = [];
+    for (const u of this.#upstreams.values()) {
+      rows.push(row(u, !u.health.healthy ? 'unhealthy' : u.health.ejected(now) ? 'ejected' : 'active'));
+    }
+    for (const u of this.#draining) rows.push(row(u, 'draining'));
+    return rows;
+  }
+
+  snapshot(): PoolSnapshot {
+    return { algorithm: this.#plan.algorithm, panic: this.#panic, backends: this.#backendSnapshots() };
+  }
+
+  get plan(): DesiredPool {
+    return this.#plan;
+  }
+
+  /**
+   * Retires the pool: no new requests; every upstream drains for up to `timeoutMs` (the plan's
+   * drainTimeoutSeconds by default). Resolves when all are closed. Calling it again can only bring
+   * the deadline closer.
+   */
+  async retire(timeoutMs = this.#plan.drainTimeoutSeconds * 1000): Promise<void> {
+    if (!this.#retired) {
+      this.#retired = true;
+      this.#health.stop();
+      clearTimeout(this.#ejectionTimer);
+      const previous = this.#upstreams;
+      this.#upstreams = new Map();
+      this.#balancer = createBalancer(this.#plan.algorithm, []);
+      for (const u of previous.values()) this.#drain(u);
+    }
+    await Promise.all([...this.#draining].map((u) => u.drain(timeoutMs)));
+    this.#noBackend.retire();
+    this.#metrics.retries.remove(this.key);
+    this.#metrics.duration.remove(this.key);
+    for (const state of ['active', 'draining', 'ejected', 'unhealthy']) this.#metrics.backends.remove(this.key, state);
+  }
+}

@@ -1,0 +1,124 @@
+// One pool's HTTP listener. It only accepts and bounds client connections; routing is the pool's.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import type { ClientSide } from './route-scope.js';
+
+/** Limits on what clients may do, the same for every listener. */
+export interface ServerLimits {
+  /** Time for a client to send its request headers: slowloris gets 408 after it. */
+  headersTimeoutMs: number;
+  /** Time for a client to send the whole request, body included. */
+  requestTimeoutMs: number;
+  /** Largest request header block, in bytes: 431 above it. */
+  maxHeaderSize: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxHeaderSize: 16 * 1024 };
+
+/** Where a listener sends what it accepts. */
+export interface RequestRouter {
+  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): void;
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientSide): void;
+}
+
+export interface ListenerOptions {
+  address: string;
+  port: number;
+  router: RequestRouter;
+  limits: ServerLimits;
+  /** How long an idle client keep-alive connection is kept. */
+  idleTimeoutMs: number;
+  logger: Logger;
+}
+
+export class PoolListener implements ClientSide {
+  readonly proto = 'http';
+  closing = false;
+  /** The bound `address:port` (the real port when 0 was asked for). */
+  readonly address: string;
+  readonly #server: Server;
+  /** HTTP requests in progress (upgraded connections are the pool's to drain). */
+  #active = 0;
+  /** Open client connections, upgraded ones included. */
+  connections = 0;
+  #closed?: Promise<void>;
+  #resolveClosed?: () => void;
+  #deadline = Number.POSITIVE_INFINITY;
+  #forceTimer?: NodeJS.Timeout;
+
+  private constructor(server: Server) {
+    this.#server = server;
+    const bound = server.address() as AddressInfo;
+    this.address = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  }
+
+  /** Opens a listener; rejects with the listen error (EADDRINUSE, EACCES, …). */
+  static open(options: ListenerOptions): Promise<PoolListener> {
+    const { limits, router, logger } = options;
+    const server = createServer({
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      maxHeaderSize: limits.maxHeaderSize,
+      // The two timeouts above are only enforced at this interval (Node's default is 30 s).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+      keepAliveTimeout: options.idleTimeoutMs,
+      noDelay: true,
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.address, () => {
+        server.off('error', reject);
+        server.on('error', (err) => logger.error({ err }, 'listener error'));
+        const listener = new PoolListener(server);
+        server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+          listener.#active++;
+          router.handleRequest(req, res, listener);
+        });
+        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => router.handleUpgrade(req, socket, head, listener));
+        server.on('connection', (socket: Socket) => {
+          listener.connections++;
+          socket.once('close', () => listener.connections--);
+        });
+        resolve(listener);
+      });
+    });
+  }
+
+  set idleTimeoutMs(ms: number) {
+    this.#server.keepAliveTimeout = ms;
+  }
+
+  done(): void {
+    if (--this.#active === 0 && this.closing) setImmediate(() => this.#drained());
+  }
+
+  /**
+   * Stops accepting now. Requests in progress get until `graceMs` and their responses carry
+   * `Connection: close`; idle keep-alive connections are closed at once, the rest as they finish,
+   * and whatever is left at the deadline is cut. Resolves when no request is left. Calling it again
+   * can only bring the deadline closer. Upgraded connections are left to their pool's drain.
+   */
+  close(graceMs: number): Promise<void> {
+    if (!this.#closed) {
+      this.closing = true;
+      this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+      this.#server.close();
+      if (this.#active === 0) this.#drained();
+      else this.#server.closeIdleConnections();
+    }
+    const deadline = Date.now() + graceMs;
+    if (deadline < this.#deadline && this.#active > 0) {
+      this.#deadline = deadline;
+      clearTimeout(this.#forceTimer);
+      this.#forceTimer = setTimeout(() => this.#server.closeAllConnections(), graceMs).unref();
+    }
+    return this.#closed;
+  }
+
+  #drained(): void {
+    clearTimeout(this.#forceTimer);
+    this.#server.closeIdleConnections();
+    this.#resolveClosed?.();
+  }
+}
