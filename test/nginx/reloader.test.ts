@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { startBallast } from '../../src/app.js';
 import { createLogger } from '../../src/log.js';
+import { FileSource } from '../../src/sources/file/file-source.js';
 import { NginxFileWriter } from '../../src/nginx/file-writer.js';
 import { NginxReloader } from '../../src/nginx/reloader.js';
 import { renderUpstream } from '../../src/plan/nginx-upstream.js';
@@ -207,6 +209,27 @@ describe('NginxReloader with a real nginx', () => {
     const latency = await switchUnderLoad(r, swap, 'c', ['a', 'b']);
     expect(latency).toBeLessThan(5000);
     expect(r.reloader.status()).toMatchObject({ reloads: 2, rejected: 0 });
+  });
+
+  it('follows a manifest edit end to end in dev mode: file -> ballast dev --nginx-out -> reloader -> nginx, with no failed request', async () => {
+    const [a, b, c] = await threeBackends();
+    const manifests = await mkdtemp(path.join(os.tmpdir(), 'ballast-manifests-'));
+    cleanup.push(() => rm(manifests, { recursive: true, force: true }));
+    const poolYaml = (...ports: number[]) =>
+      `apiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: web }\nspec:\n  nginx: {}\n  endpoints:\n${ports.map((p) => `    - { address: 127.0.0.1, port: ${p} }`).join('\n')}\n`;
+    await writeFile(path.join(manifests, 'web.yaml'), poolYaml(a.port, b.port));
+    const logger = createLogger('silent');
+    const r = await rig('upstreams', async (dir) => {
+      const app = await startBallast({ logger, sources: [new FileSource({ dir: manifests, logger, resyncMs: 0 })], actuators: [{ actuator: new NginxFileWriter({ dir, logger }) }] });
+      cleanup.push(() => app.stop());
+    });
+    // Atomic save of the manifest, as an editor does.
+    const save = async () => {
+      await writeFile(path.join(manifests, '.web.yaml.tmp'), poolYaml(c.port));
+      await rename(path.join(manifests, '.web.yaml.tmp'), path.join(manifests, 'web.yaml'));
+    };
+    const latency = await switchUnderLoad(r, save, 'c', ['a', 'b']);
+    expect(latency).toBeLessThan(5000);
   });
 
   it('does not reload when the content is unchanged', async () => {
