@@ -165,6 +165,12 @@ const endpointConditions = z.looseObject({
   terminating: z.boolean().nullish(),
 });
 
+const ADDRESS_CHECKS = {
+  IPv4: (a: string) => isIP(a) === 4,
+  IPv6: (a: string) => isIP(a) === 6,
+  FQDN: (a: string) => HOSTNAME.test(a),
+};
+
 export const endpointSliceSchema = z.object({
   apiVersion: z.literal('discovery.k8s.io/v1'),
   kind: z.literal('EndpointSlice'),
@@ -194,6 +200,14 @@ export const endpointSliceSchema = z.object({
     )
     .nullish()
     .transform((p) => p ?? []),
+}).superRefine((slice, ctx) => {
+  slice.endpoints.forEach((ep, i) =>
+    ep.addresses.forEach((a, j) => {
+      if (!ADDRESS_CHECKS[slice.addressType](a)) {
+        ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'addresses', j], message: `must be an ${slice.addressType} address (addressType)` });
+      }
+    }),
+  );
 });
 
 export type ObjectMeta = z.infer<typeof metadataSchema>;

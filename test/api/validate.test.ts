@@ -38,6 +38,11 @@ describe('parseObject', () => {
     );
   });
 
+  it('checks EndpointSlice addresses against the addressType', () => {
+    const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['fd00::1'] }] };
+    expect(errorsOf(slice)).toBe('endpoints[1].addresses[0]: must be an IPv4 address (addressType)');
+  });
+
   it('reads EndpointSlices with null endpoints and ports as empty', () => {
     const r = parseObject({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's' }, addressType: 'IPv4', endpoints: null, ports: null });
     expect(r.ok && r.object.kind === 'EndpointSlice' && [r.object.endpoints, r.object.ports]).toEqual([[], []]);

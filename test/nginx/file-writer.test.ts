@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../src/log.js';
 import { NginxFileWriter } from '../../src/nginx/file-writer.js';
 import { configHash, renderUpstream } from '../../src/plan/nginx-upstream.js';
-import { nginxPlan } from '../support/nginx.js';
+import { planWithAddress, nginxPlan } from '../support/nginx.js';
 import { waitFor } from '../support/wait-for.js';
 
 let dir: string;
@@ -77,7 +77,7 @@ describe('NginxFileWriter', () => {
     const writer = new NginxFileWriter({ dir, logger: silentLogger });
     await writer.apply('default/web', plan(3000));
     const good = await readFile(path.join(dir, 'default_web.conf'), 'utf8');
-    const bad = nginxPlan('web', { endpoints: [{ address: 'x y', port: 1 }] });
+    const bad = planWithAddress('web', 'x y');
     const report = await writer.apply('default/web', bad);
     expect(report.problem?.reason).toBe('InvalidBackendAddress');
     expect(await readFile(path.join(dir, 'default_web.conf'), 'utf8')).toBe(good);

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { renderNginxManifests } from '../../src/nginx/render-manifests.js';
 import { renderConfigMap, renderUpstream } from '../../src/plan/nginx-upstream.js';
-import { nginxPlan } from '../support/nginx.js';
+import { planWithAddress, nginxPlan } from '../support/nginx.js';
 
 const web = nginxPlan('web', { endpoints: [{ address: '10.0.0.1', port: 8080, weight: 2 }, { address: '10.0.0.2', port: 8080 }] });
 const api = nginxPlan('api', { algorithm: 'LeastConnections', endpoints: [{ address: '10.0.1.1', port: 9000 }] });
@@ -24,7 +24,7 @@ describe('renderNginxManifests', () => {
   });
 
   it('leaves out a pool that cannot be rendered and says why', () => {
-    const bad = nginxPlan('bad', { endpoints: [{ address: 'not an address', port: 80 }] });
+    const bad = planWithAddress('bad', 'not an address');
     const { text, problems } = renderNginxManifests([bad, web], { format: 'conf' });
     expect(text).toBe(renderUpstream(web));
     expect(problems.map((p) => [p.key, p.reason])).toEqual([['default/bad', 'InvalidBackendAddress']]);

@@ -10,7 +10,7 @@ import {
   renderConfigMap,
   renderUpstream,
 } from '../../src/plan/nginx-upstream.js';
-import { createNginxPrefix, nginxPlan, type NginxPrefix } from '../support/nginx.js';
+import { planWithAddress, createNginxPrefix, nginxPlan, type NginxPrefix } from '../support/nginx.js';
 
 const golden = nginxPlan('web', {
   algorithm: 'LeastConnections',
@@ -112,7 +112,7 @@ upstream default_web {
   });
 
   it('refuses an address that is neither an IP nor a DNS name, and a plan without nginx', () => {
-    const bad = nginxPlan('web', { endpoints: [{ address: '10.0.0.1:80; server evil', port: 80 }] });
+    const bad = planWithAddress('web', '10.0.0.1:80; server evil');
     expect(() => renderUpstream(bad)).toThrow(/neither an IP address nor a DNS name/);
     const plain = nginxPlan('web', { endpoints: [{ address: '10.0.0.1', port: 80 }], nginx: undefined });
     expect(() => renderUpstream({ ...plain, nginx: undefined })).toThrow(/has no spec.nginx/);
@@ -167,7 +167,7 @@ describe('checkConfigMap', () => {
   });
 
   it('reports an unrenderable address, a pool name that is no label value, and a missing nginx section', () => {
-    expect(checkConfigMap(nginxPlan('web', { endpoints: [{ address: 'a b', port: 80 }] }))?.reason).toBe('InvalidBackendAddress');
+    expect(checkConfigMap(planWithAddress('web', 'a b'))?.reason).toBe('InvalidBackendAddress');
     expect(checkConfigMap({ ...golden, name: 'x'.repeat(64) })?.reason).toBe('InvalidPoolLabel');
     expect(checkConfigMap({ ...golden, nginx: undefined })?.reason).toBe('NginxNotConfigured');
   });

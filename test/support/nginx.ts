@@ -267,3 +267,12 @@ export function nginxPlan(name: string, spec: Record<string, unknown>, slices: u
   const pool = parse({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name, namespace: 'default' }, spec: { nginx: {}, ...spec } });
   return computeDesiredPool(pool as BalancerPool, undefined, slices.map(parse) as EndpointSlice[]);
 }
+
+/**
+ * A plan whose one backend has `address`, bypassing the schema (which refuses such addresses): the
+ * renderer must still refuse them, whatever source a plan came from.
+ */
+export function planWithAddress(name: string, address: string): DesiredPool {
+  const plan = nginxPlan(name, { endpoints: [{ address: '10.0.0.1', port: 80 }] });
+  return { ...plan, backends: [{ ...plan.backends[0], address }] };
+}
