@@ -2,14 +2,13 @@
 // @kubernetes/client-node over HTTP; kubectl applies the CRD and the pool; real backends on loopback.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { startDemoBackend } from '../../src/cli/demo.js';
 import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
 import { KubeApiServer } from '../support/kube-apiserver.js';
+import { servedBy, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
 import { captureLogs } from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
@@ -21,8 +20,8 @@ const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
 let work: string;
 let kubeconfig: string;
 let api: KubeApiServer;
-const backends: http.Server[] = [];
-const ports: number[] = [];
+let ports: number[] = [];
+let closeBackends: () => Promise<void>;
 const controllers: Controller[] = [];
 
 async function kubectl(...args: string[]): Promise<string> {
@@ -72,26 +71,13 @@ const status = () => api.get(`${POOLS}/web`)?.status as
   | undefined;
 const condition = (type: string) => status()?.conditions?.find((c) => c.type === type);
 
-async function servedBy(port: number, expected: number[]): Promise<boolean> {
-  const seen = new Set<number>();
-  for (let i = 0; i < expected.length * 2; i++) {
-    const r = await get(`http://127.0.0.1:${port}/`);
-    seen.add(Number(/port (\d+)/.exec(r.body)?.[1] ?? -r.status));
-  }
-  return seen.size === expected.length && expected.every((p) => seen.has(p));
-}
-
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ballast-cluster-'));
-  for (let i = 0; i < 3; i++) {
-    const s = await startDemoBackend(0);
-    backends.push(s);
-    ports.push((s.address() as { port: number }).port);
-  }
+  ({ ports, close: closeBackends } = await startDemoBackends(3));
 });
 
 afterAll(async () => {
-  await Promise.all(backends.map((s) => new Promise((r) => s.close(r))));
+  await closeBackends();
   await rm(work, { recursive: true, force: true });
 });
 

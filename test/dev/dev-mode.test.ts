@@ -1,29 +1,24 @@
 // Dev mode end to end: real manifest files, real chokidar, real listeners, real backends on loopback.
 import { mkdtemp, mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { startBallast, type Ballast } from '../../src/app.js';
-import { startDemoBackend } from '../../src/cli/demo.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
+import { servedBy, spread, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
 import { captureLogs } from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
 
-const backends: http.Server[] = [];
-const ports: number[] = [];
+let ports: number[] = [];
+let closeBackends: () => Promise<void>;
 
 beforeAll(async () => {
-  for (let i = 0; i < 3; i++) {
-    const s = await startDemoBackend(0);
-    backends.push(s);
-    ports.push((s.address() as { port: number }).port);
-  }
+  ({ ports, close: closeBackends } = await startDemoBackends(3));
 });
 
 afterAll(async () => {
-  await Promise.all(backends.map((s) => new Promise((r) => s.close(r))));
+  await closeBackends();
 });
 
 function poolYaml(name: string, listenPort: number, backendPorts: number[], extra = ''): string {
@@ -37,22 +32,6 @@ spec:
 ${backendPorts.map((p) => `    - { address: 127.0.0.1, port: ${p} }`).join('\n')}
 ${extra}`;
 }
-
-/** Which backend ports answered `n` sequential requests through the listener. */
-async function spread(port: number, n = 6): Promise<number[]> {
-  const seen: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await get(`http://127.0.0.1:${port}/`);
-    const m = /port (\d+)/.exec(r.body);
-    seen.push(m ? Number(m[1]) : -r.status);
-  }
-  return seen;
-}
-
-const servedBy = async (port: number, expected: number[]) => {
-  const seen = new Set(await spread(port, expected.length * 2));
-  return seen.size === expected.length && expected.every((p) => seen.has(p));
-};
 
 describe('ballast dev', () => {
   let dir: string;
