@@ -24,6 +24,8 @@ export class ForwardRequest implements ExchangeHandler {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #started = performance.now();
+  /** Read once: the engine detaches `req.socket` when it has consumed the request body. */
+  #clientAddress = '';
   #headers: string[] = [];
   #upstream?: Upstream;
   /** Backends already tried, created on the first retry. */
@@ -45,7 +47,8 @@ export class ForwardRequest implements ExchangeHandler {
 
   start(): void {
     this.#res.once('close', this.#onClientClose);
-    const upstream = this.#scope.pick(this.#req.socket.remoteAddress ?? '');
+    this.#clientAddress = this.#req.socket.remoteAddress ?? '';
+    const upstream = this.#scope.pick(this.#clientAddress);
     if (!upstream) {
       this.#reply(503);
       return;
@@ -95,6 +98,9 @@ export class ForwardRequest implements ExchangeHandler {
     const res = this.#res;
     this.#resume = resume;
     if (this.#client.closing) res.shouldKeepAlive = false;
+    // The engine stops its body timeout while paused by a client that does not read; the client
+    // socket's own inactivity timeout bounds that instead (the server resets it after the response).
+    res.socket?.setTimeout(this.#scope.settings.idleTimeoutMs);
     // May throw on a header value Node refuses to send; undici then aborts and onError answers 502.
     res.writeHead(statusCode, statusText, responseHeaders(rawHeaders));
     this.#status = statusCode;
@@ -130,7 +136,7 @@ export class ForwardRequest implements ExchangeHandler {
     if (failure.retryable) {
       const tried = (this.#tried ??= new Set());
       tried.add(upstream);
-      const next = tried.size <= this.#scope.settings.retries ? this.#scope.pick(this.#req.socket.remoteAddress ?? '', tried) : undefined;
+      const next = tried.size <= this.#scope.settings.retries ? this.#scope.pick(this.#clientAddress, tried) : undefined;
       if (next) {
         upstream.release();
         this.#scope.retried();

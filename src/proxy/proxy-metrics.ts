@@ -28,7 +28,7 @@ export class ProxyMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.requests = registered(registry, 'ballast_proxy_requests_total', () =>
-      new Counter({ name: 'ballast_proxy_requests_total', help: 'Responses sent by the proxy, by pool, backend ("none" when no backend was available) and status code.', labelNames: ['pool', 'backend', 'code'], registers }),
+      new Counter({ name: 'ballast_proxy_requests_total', help: 'Requests answered by the proxy, by pool, backend ("none" when none was available) and status code (499: the client went away first).', labelNames: ['pool', 'backend', 'code'], registers }),
     );
     this.duration = registered(registry, 'ballast_proxy_request_duration_seconds', () =>
       new Histogram({ name: 'ballast_proxy_request_duration_seconds', help: 'From the request reaching the proxy to the end of its response.', labelNames: ['pool'], buckets: DURATION_BUCKETS, registers }),

@@ -39,7 +39,11 @@ interface Entry {
   wanted?: string;
 }
 
-const wantedListener = (plan: DesiredPool) => (plan.listener ? `${plan.listener.address}:${plan.listener.port}` : undefined);
+interface Retiring {
+  listener?: PoolListener;
+  pool?: LivePool;
+  done: Promise<void>;
+}
 
 export class ProxyPools implements Actuator {
   readonly name = 'proxy';
@@ -48,8 +52,10 @@ export class ProxyPools implements Actuator {
   readonly #limits: ServerLimits;
   readonly #pools = new Map<ObjectKey, Entry>();
   /** Listeners and pools that were replaced or removed and are still draining. */
-  readonly #retiring = new Set<{ listener?: PoolListener; pool?: LivePool; done: Promise<void> }>();
+  readonly #retiring = new Set<Retiring>();
   #shutdown?: Promise<void>;
+  /** Shut down or closed: plans are no longer applied. */
+  #stopped = false;
 
   constructor(options: ProxyPoolsOptions) {
     this.#logger = options.logger.child({ component: 'proxy' });
@@ -59,30 +65,26 @@ export class ProxyPools implements Actuator {
 
   async apply(key: ObjectKey, plan: DesiredPool | undefined): Promise<ActuatorReport> {
     let entry = this.#pools.get(key);
-    if (!plan || this.#shutdown) {
+    // A pool without a listener is NGINX-only: nothing for the proxy to serve.
+    if (!plan?.listener || this.#stopped) {
       if (entry) this.#remove(key, entry);
       return {};
     }
     if (entry) entry.pool.update(plan);
     else this.#pools.set(key, (entry = { pool: new LivePool(plan, { logger: this.#logger, metrics: this.#metrics }) }));
-    return this.#applyListener(entry, plan);
+    return this.#applyListener(entry, plan, plan.listener);
   }
 
-  /** Opens, moves or closes the pool's listener. A listener that cannot open is reported, and tried again next apply. */
-  async #applyListener(entry: Entry, plan: DesiredPool): Promise<ActuatorReport> {
-    const wanted = wantedListener(plan);
+  /** Opens or moves the pool's listener. A listener that cannot open is reported, and tried again next apply. */
+  async #applyListener(entry: Entry, plan: DesiredPool, { address, port }: { address: string; port: number }): Promise<ActuatorReport> {
+    const wanted = `${address}:${port}`;
     const idleTimeoutMs = plan.timeouts.idleSeconds * 1000;
+    const drainMs = plan.drainTimeoutSeconds * 1000;
     const old = entry.listener;
     if (old && entry.wanted === wanted) {
       old.idleTimeoutMs = idleTimeoutMs;
       return { facts: { listener: old.address } };
     }
-    if (!plan.listener) {
-      if (old) this.#retire({ listener: old }, plan);
-      entry.listener = entry.wanted = undefined;
-      return {};
-    }
-    const { address, port } = plan.listener;
     const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, logger: this.#logger });
     let listener: PoolListener;
     try {
@@ -90,7 +92,7 @@ export class ProxyPools implements Actuator {
         // Same port, other address (127.0.0.1 → 0.0.0.0): the old socket holds the port, so it must stop
         // accepting first. Its in-flight requests still finish.
         if (err.code !== 'EADDRINUSE' || !old || !old.address.endsWith(`:${port}`)) throw err;
-        this.#retire({ listener: old }, plan);
+        this.#retire({ listener: old }, drainMs);
         entry.listener = entry.wanted = undefined;
         return open();
       });
@@ -102,7 +104,12 @@ export class ProxyPools implements Actuator {
         ...(entry.listener && { facts: { listener: entry.listener.address } }),
       };
     }
-    if (entry.listener) this.#retire({ listener: entry.listener }, plan);
+    if (this.#pools.get(plan.key) !== entry) {
+      // Closed or shut down while the listener was opening.
+      await listener.close(0);
+      return {};
+    }
+    if (entry.listener) this.#retire({ listener: entry.listener }, drainMs);
     entry.listener = listener;
     entry.wanted = wanted;
     this.#logger.info({ pool: plan.key, listener: listener.address }, 'listening');
@@ -111,20 +118,28 @@ export class ProxyPools implements Actuator {
 
   #remove(key: ObjectKey, entry: Entry): void {
     this.#pools.delete(key);
-    this.#logger.info({ pool: key }, 'pool removed; draining');
-    this.#retire({ listener: entry.listener, pool: entry.pool }, undefined);
+    this.#logger.info({ pool: key }, 'pool removed from the proxy; draining');
+    this.#retire({ listener: entry.listener, pool: entry.pool }, entry.pool.plan.drainTimeoutSeconds * 1000);
   }
 
-  /** Drains a replaced listener and/or removed pool in the background, within the pool's drain time. */
-  #retire(what: { listener?: PoolListener; pool?: LivePool }, plan: DesiredPool | undefined): void {
-    const graceMs = (plan ?? what.pool?.plan)?.drainTimeoutSeconds ?? 0;
-    const item = {
-      ...what,
-      done: Promise.all([what.listener?.close(graceMs * 1000), what.pool?.retire()]).then(() => {
-        this.#retiring.delete(item);
-      }),
-    };
+  /**
+   * Drains a replaced listener and/or a removed pool in the background, within the pool's drain
+   * time. A removed pool takes no new request at once; its listener only stops accepting.
+   */
+  #retire(what: { listener?: PoolListener; pool?: LivePool }, graceMs: number): void {
+    this.#track(what, Promise.all([what.listener?.close(graceMs), what.pool?.retire(graceMs)]));
+  }
+
+  #track(what: { listener?: PoolListener; pool?: LivePool }, work: Promise<unknown>): void {
+    const item: Retiring = { ...what, done: work.then(() => void this.#retiring.delete(item)) };
     this.#retiring.add(item);
+  }
+
+  /** Brings the deadline of a retiring listener and pool to `ms` from now at the latest. */
+  #hurry(item: Retiring, ms: number): Promise<void> {
+    void item.listener?.close(ms);
+    void item.pool?.retire(ms);
+    return item.done;
   }
 
   /** Per-pool state for /debug/pools: listener, backends with state and in-flight counts. */
@@ -135,40 +150,34 @@ export class ProxyPools implements Actuator {
   }
 
   /**
-   * Graceful stop, readiness first (the caller has already failed /readyz): keep accepting for
+   * Graceful stop, readiness first (the caller has already failed /readyz): keep serving for
    * `acceptDelayMs`, then stop listening, answer with `Connection: close`, and let in-flight requests
-   * and upgraded connections finish. Resolves when all are done, or at the grace deadline with the
+   * finish, then upgraded connections. Resolves when all are done, or at the grace deadline with the
    * rest cut. Idempotent.
    */
   shutdown({ acceptDelayMs, graceMs }: ShutdownOptions): Promise<void> {
     this.#shutdown ??= (async () => {
       await sleep(acceptDelayMs);
+      this.#stopped = true;
       const deadline = Date.now() + graceMs;
-      const entries = [...this.#pools.values()];
+      const left = () => Math.max(0, deadline - Date.now());
+      for (const entry of this.#pools.values()) {
+        const { listener, pool } = entry;
+        // Requests already on their way keep being routed until the listener has drained.
+        this.#track(entry, listener ? listener.close(graceMs).then(() => pool.retire(left())) : pool.retire(graceMs));
+      }
       this.#pools.clear();
-      await Promise.all(entries.map((e) => e.listener?.close(graceMs)));
-      const leftMs = Math.max(0, deadline - Date.now());
-      await Promise.all([...entries.map((e) => e.pool.retire(leftMs)), ...[...this.#retiring].map((r) => this.#hurry(r, leftMs))]);
+      await Promise.all([...this.#retiring].map((item) => this.#hurry(item, left())));
     })();
     return this.#shutdown;
   }
 
   /** Closes everything now: listeners, client and backend connections, timers. */
   async close(): Promise<void> {
-    this.#shutdown ??= Promise.resolve();
-    const entries = [...this.#pools.values()];
+    this.#stopped = true;
+    for (const { listener, pool } of this.#pools.values()) this.#track({ listener, pool }, Promise.all([listener?.close(0), pool.retire(0)]));
     this.#pools.clear();
-    await Promise.all([
-      ...entries.map((e) => Promise.all([e.listener?.close(0), e.pool.retire(0)])),
-      ...[...this.#retiring].map((r) => this.#hurry(r, 0)),
-      this.#shutdown,
-    ]);
+    await Promise.all([...this.#retiring].map((item) => this.#hurry(item, 0)));
     this.#metrics.clear();
-  }
-
-  #hurry(item: { listener?: PoolListener; pool?: LivePool; done: Promise<void> }, ms: number): Promise<void> {
-    void item.listener?.close(ms);
-    void item.pool?.retire(ms);
-    return item.done;
   }
 }

@@ -5,13 +5,14 @@
 //   /headers         JSON { port, method, url, rawHeaders } of the request as received
 //   /slow?ms=N       answers after N ms
 //   /hang            never answers (until the backend closes)
+//   /big?bytes=N     N bytes of body, streamed with backpressure
 //   /healthz         200, or 503 after `backend.healthy = false`
 //   /echo (POST)     echoes the request body
 // and echoes WebSocket messages on any path (the first message it sends is `port N`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 
 export interface EchoBackend {
@@ -43,6 +44,21 @@ function handle(backend: { port: number; healthy: boolean }, req: IncomingMessag
       return;
     case '/hang':
       return;
+    case '/big': {
+      let left = Number(url.searchParams.get('bytes') ?? 1 << 20);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': left });
+      const pump = () => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
     case '/healthz':
       text(backend.healthy ? 200 : 503, backend.healthy ? 'ok\n' : 'unhealthy\n');
       return;
@@ -189,6 +205,30 @@ export function handledBy(body: string): number {
   const m = /Handled by server on port (\d+)/.exec(body);
   if (!m) throw new Error(`not a backend answer: ${JSON.stringify(body)}`);
   return Number(m[1]);
+}
+
+/**
+ * A loopback port where connecting hangs (for connect timeouts): a socket that listens with the
+ * smallest backlog and never accepts. Once one connection fills the backlog, Linux drops further SYNs.
+ * Node always accepts, so the listener is a python3 process.
+ */
+export async function startBlackhole(): Promise<{ port: number; close: () => Promise<void> }> {
+  const script = 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)';
+  const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const filler = connect(port, '127.0.0.1');
+  filler.on('error', () => {});
+  await once(filler, 'connect');
+  return {
+    port,
+    close: async () => {
+      filler.destroy();
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 /** A loopback port that was free a moment ago (for tests that must name a port up front). */
