@@ -68,10 +68,24 @@ export function placement(): Placement {
   return { description: 'not pinned (1 CPU)' };
 }
 
-/** `cmd args` run under `taskset -c cpu` when a CPU is given and taskset exists (taskset execs: same pid). */
+let niceness = 0;
+
+/**
+ * Runs every benchmark process (load generator, backend, proxy under test) at this nice level, so
+ * that other work on a shared machine disturbs the figures less (negative values need root).
+ */
+export function setNice(n: number): void {
+  niceness = n;
+}
+
+export function niceLevel(): number {
+  return niceness;
+}
+
+/** `cmd args` run under `taskset -c cpu` when a CPU is given and taskset exists, and under `nice` when set (both exec: same pid). */
 export function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
-  if (cpu === undefined || !hasTaskset) return [cmd, args];
-  return ['taskset', ['-c', String(cpu), cmd, ...args]];
+  const [c, a]: [string, string[]] = cpu === undefined || !hasTaskset ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+  return niceness === 0 ? [c, a] : ['nice', ['-n', String(niceness), c, ...a]];
 }
 
 export function start(name: string, cmd: string, args: string[], opts: SpawnOptions & { cpu?: number } = {}): Child {
