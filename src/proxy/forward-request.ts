@@ -133,16 +133,11 @@ export class ForwardRequest implements ExchangeHandler {
       this.#finish(this.#status);
       return;
     }
-    if (failure.retryable) {
-      const tried = (this.#tried ??= new Set());
-      tried.add(upstream);
-      const next = tried.size <= this.#scope.settings.retries ? this.#scope.pick(this.#clientAddress, tried) : undefined;
-      if (next) {
-        upstream.release();
-        this.#scope.retried();
-        this.#send(next);
-        return;
-      }
+    const next = failure.retryable ? this.#scope.retry(upstream, (this.#tried ??= new Set()), this.#clientAddress) : undefined;
+    if (next) {
+      upstream.release();
+      this.#send(next);
+      return;
     }
     this.#reply(failure.status);
   }

@@ -19,9 +19,10 @@ function head(statusCode: number, statusMessage: string, headers: string[]): str
   return `${out}\r\n`;
 }
 
-/** Error codes Node gives the timeouts below, for classifyFailure. */
+/** Errors for what node:http does not report itself, coded as the engine's, for classifyFailure. */
 const CONNECT_TIMEOUT = Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
 const RESPONSE_TIMEOUT = Object.assign(new Error('upgrade response timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+const CLOSED = Object.assign(new Error('closed before a response'), { code: 'ECONNRESET' });
 
 export class ForwardUpgrade {
   readonly #scope: RouteScope;
@@ -82,8 +83,10 @@ export class ForwardUpgrade {
     );
     pending.once('upgrade', (res, upSocket, upHead) => this.#splice(upstream, res, upSocket as Socket, upHead));
     pending.once('response', (res) => this.#relay(upstream, res));
-    // Only the attempt still pending may fail the connection; later errors belong to the tunnel.
-    pending.once('error', (err) => this.#pending === pending && this.#failed(upstream, err));
+    // Only the attempt still pending may fail; later errors belong to the tunnel. A close with no
+    // outcome (no error, no response) counts as a reset, so the backend is always released.
+    pending.on('error', (err) => this.#pending === pending && this.#failed(upstream, err));
+    pending.once('close', () => this.#pending === pending && this.#failed(upstream, CLOSED));
     pending.end();
   }
 
@@ -91,22 +94,17 @@ export class ForwardUpgrade {
     clearTimeout(this.#timer);
     this.#pending = undefined;
     if (this.#socket.destroyed) {
-      this.#scope.responded(upstream, 499, (performance.now() - this.#started) / 1000);
+      this.#scope.responded(upstream, 499, this.#elapsed());
       this.#end(upstream);
       return;
     }
     const failure = classifyFailure(err, { connected: this.#connected, bodySent: false, method: this.#req.method ?? 'GET' });
     this.#scope.failed(upstream, failure.kind);
-    if (failure.retryable) {
-      const tried = (this.#tried ??= new Set());
-      tried.add(upstream);
-      const next = tried.size <= this.#scope.settings.retries ? this.#scope.pick(this.#req.socket.remoteAddress ?? '', tried) : undefined;
-      if (next) {
-        upstream.release();
-        this.#scope.retried();
-        this.#send(next);
-        return;
-      }
+    const next = failure.retryable ? this.#scope.retry(upstream, (this.#tried ??= new Set()), this.#req.socket.remoteAddress ?? '') : undefined;
+    if (next) {
+      upstream.release();
+      this.#send(next);
+      return;
     }
     this.#reply(failure.status, upstream);
   }
@@ -117,7 +115,7 @@ export class ForwardUpgrade {
     this.#pending = undefined;
     const socket = this.#socket;
     this.#scope.succeeded(upstream);
-    this.#scope.responded(upstream, 101, (performance.now() - this.#started) / 1000);
+    this.#scope.responded(upstream, 101, this.#elapsed());
     // A side that closes lets the other flush what it was sent, then closes it too; an error or an
     // idle timeout cuts both at once.
     let open = 2;
@@ -156,7 +154,7 @@ export class ForwardUpgrade {
     const socket = this.#socket;
     const status = res.statusCode ?? 502;
     this.#scope.succeeded(upstream);
-    this.#scope.responded(upstream, status, (performance.now() - this.#started) / 1000);
+    this.#scope.responded(upstream, status, this.#elapsed());
     socket.once('close', () => (res.destroy(), this.#end(upstream)));
     res.once('error', () => socket.destroy());
     socket.setTimeout(this.#scope.settings.idleTimeoutMs);
@@ -170,8 +168,12 @@ export class ForwardUpgrade {
 
   #reply(status: ProxyStatus, upstream: Upstream | undefined): void {
     writeRawError(this.#socket, status);
-    this.#scope.responded(upstream, status, (performance.now() - this.#started) / 1000);
+    this.#scope.responded(upstream, status, this.#elapsed());
     this.#end(upstream);
+  }
+
+  #elapsed(): number {
+    return (performance.now() - this.#started) / 1000;
   }
 
   /** Called once per client connection, when it is over: releases the backend. */

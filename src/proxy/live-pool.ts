@@ -182,8 +182,12 @@ export class LivePool implements RouteScope {
     }
   }
 
-  retried(): void {
-    this.#retries.inc();
+  retry(failed: Upstream, tried: Set<Upstream>, clientAddress: string): Upstream | undefined {
+    tried.add(failed);
+    if (tried.size > this.settings.retries) return undefined;
+    const next = this.pick(clientAddress, tried);
+    if (next) this.#retries.inc();
+    return next;
   }
 
   responded(upstream: Upstream | undefined, code: number, seconds: number): void {

@@ -19,8 +19,11 @@ export interface RouteScope {
   succeeded(upstream: Upstream): void;
   /** An exchange with the backend failed (whether or not it is retried). */
   failed(upstream: Upstream, kind: FailureKind): void;
-  /** The request is being sent to another backend. */
-  retried(): void;
+  /**
+   * Where to send again a request that failed on `failed` in a retryable way: another backend, never
+   * one of `tried` (to which `failed` is added), while the pool's retry budget lasts. Counts the retry.
+   */
+  retry(failed: Upstream, tried: Set<Upstream>, clientAddress: string): Upstream | undefined;
   /** The client got its answer (or went away, 499) after `seconds`; `upstream` is the last one tried. */
   responded(upstream: Upstream | undefined, code: number, seconds: number): void;
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
-import { createServer, request } from 'node:http';
+import { createServer, request, type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
@@ -151,6 +151,38 @@ describe('ProxyPools', () => {
     ws.close();
     await once(ws, 'close');
     await waitFor(() => a.openConnections() === 0 && proxy.snapshot()['test/web'].backends[0].inFlight === 0, 2000);
+  });
+
+  it('relays a refused upgrade, retries a refused WebSocket connect, and answers 503 without backends', async () => {
+    const refusing = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'text/plain' });
+      res.end('no socket for you');
+    }).listen(0, '127.0.0.1');
+    await once(refusing, 'listening');
+    cleanups.push(() => new Promise((r) => refusing.close(r)));
+    const proxy = proxyPools();
+    const unexpected = async (port: number) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+      ws.on('error', () => {});
+      const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+      let body = '';
+      for await (const chunk of res) body += chunk;
+      return { status: res.statusCode, body };
+    };
+    const refusedPort = await listen(proxy, poolPlan([(refusing.address() as { port: number }).port]));
+    expect(await unexpected(refusedPort)).toEqual({ status: 401, body: 'no socket for you' });
+
+    const [a] = await backends(1);
+    const retryPort = await listen(proxy, poolPlan([await freePort(), a.port], { key: 'test/retry', name: 'retry' }));
+    for (let i = 0; i < 2; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${retryPort}/`);
+      const [first] = (await once(ws, 'message')) as [Buffer];
+      expect(first.toString()).toBe(`port ${a.port}`);
+      ws.close();
+    }
+
+    const emptyPort = await listen(proxy, poolPlan([], { key: 'test/empty', name: 'empty' }));
+    expect(await unexpected(emptyPort)).toEqual({ status: 503, body: '503 Service Unavailable: no backend is available\n' });
   });
 
   it('keeps an in-flight request on its backend across a pool swap, then closes that backend', async () => {
