@@ -1,15 +1,8 @@
 #!/usr/bin/env node
-// `ballast <command>`: the one entry point for every mode (see README "CLI").
+// `ballast <command>`: the one entry point for every mode (see README "CLI"). Commands are imported
+// when run, so dev mode does not load the Kubernetes client (tens of MB of resident memory).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { stringify } from 'yaml';
-import { balancerPoolCrd } from '../api/crd.js';
 import { createLogger } from '../log.js';
-import { runDemo } from './demo.js';
-import { runController } from './controller.js';
-import { runDev } from './dev.js';
-import { runNginxReloader } from './nginx-reloader.js';
-import { runRenderNginx } from './render.js';
-import { runValidate } from './validate.js';
 
 const USAGE = `Usage: ballast <command> [options]
 
@@ -85,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
         'nginx-out': { type: 'string' },
       });
       if (args.values.help) break;
+      const { runDev } = await import('./dev.js');
       return runDev({ manifests: args.values.manifests!, admin: args.values.admin!, nginxOut: args.values['nginx-out'], logger: logLevel(args) });
     }
     case 'controller': {
@@ -102,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
       if (args.values.help) break;
       const v = args.values;
       if (v.pool && !v.namespace) throw new UsageError('--pool needs --namespace');
+      const { runController } = await import('./controller.js');
       return runController({
         kubeconfig: v.kubeconfig,
         namespace: v.namespace,
@@ -120,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
       if (args.values.help) break;
       const files = [...(args.values.file ?? []), ...args.positionals];
       if (files.length === 0) throw new UsageError('validate needs at least one -f FILE');
+      const { runValidate } = await import('./validate.js');
       return runValidate(files, process.stdout, process.stderr);
     }
     case 'render': {
@@ -131,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
       if (files.length === 0) throw new UsageError('render nginx needs at least one -f FILE');
       const format = args.values.format;
       if (format !== 'yaml' && format !== 'conf') throw new UsageError(`--format must be yaml or conf, got "${format}"`);
+      const { runRenderNginx } = await import('./render.js');
       return runRenderNginx(files, format, process.stdout, process.stderr);
     }
     case 'nginx-reloader': {
@@ -144,6 +141,7 @@ async function main(argv: string[]): Promise<number> {
       if (args.values.help) break;
       const v = args.values;
       if (!v.watch || !v['nginx-conf']) throw new UsageError('nginx-reloader needs --watch DIR and --nginx-conf FILE');
+      const { runNginxReloader } = await import('./nginx-reloader.js');
       return runNginxReloader({
         watchDir: v.watch,
         nginxConf: v['nginx-conf'],
@@ -156,12 +154,14 @@ async function main(argv: string[]): Promise<number> {
     case 'crd': {
       const args = parse(rest, {});
       if (args.values.help) break;
+      const [{ stringify }, { balancerPoolCrd }] = await Promise.all([import('yaml'), import('../api/crd.js')]);
       process.stdout.write(stringify(balancerPoolCrd(), { lineWidth: 0 }));
       return 0;
     }
     case 'demo': {
       const args = parse(rest, { admin: { type: 'string', default: '127.0.0.1:9901' } });
       if (args.values.help) break;
+      const { runDemo } = await import('./demo.js');
       return runDemo({ admin: args.values.admin!, logger: logLevel(args) });
     }
     case undefined:

@@ -124,6 +124,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
 
 // resourceVersion changes on every write in a cluster; in files there is none, so compare content.
 function sameObject(a: KubeObject, b: KubeObject): boolean {
+  if (a === b) return true;
   const ra = a.metadata.resourceVersion;
   if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
   return JSON.stringify(a) === JSON.stringify(b);

@@ -10,7 +10,7 @@ import { KINDS } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
 import type { ObjectStore } from '../../controller/store.js';
 import type { Logger } from '../../log.js';
-import { describeDocumentError, identityKey, identityOf, loadManifest, MANIFEST_EXTENSIONS } from './manifest-loader.js';
+import { describeDocumentError, identityKey, identityOf, loadManifest, MANIFEST_EXTENSIONS, type LoadedFile } from './manifest-loader.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -54,6 +54,10 @@ export class FileSource implements Source {
   private readonly lastGood = new Map<string, Map<string, KubeObject>>();
   /** Per file: the errors last logged, so an unchanged broken file is not reported on every re-read. */
   private readonly lastErrors = new Map<string, string>();
+  /** Per file: the text last parsed and its result. Re-reading is cheap, parsing is not: with 100,000
+   * endpoints in 1,000 files, parsing them all took seconds where re-parsing the one that changed takes
+   * milliseconds. Same text, same objects, so the store sees nothing changed in the others. */
+  private readonly parsed = new Map<string, { text: string; loaded: LoadedFile }>();
 
   constructor(private readonly opts: FileSourceOptions) {}
 
@@ -116,7 +120,9 @@ export class FileSource implements Source {
         seen.delete(file); // removed between listing and reading
         continue;
       }
-      const loaded = loadManifest(file, text);
+      const cached = this.parsed.get(file);
+      const loaded = cached?.text === text ? cached.loaded : loadManifest(file, text);
+      this.parsed.set(file, { text, loaded });
       const previous = this.lastGood.get(file) ?? new Map<string, KubeObject>();
       const current = new Map<string, KubeObject>();
       const errors: string[] = [];
@@ -147,6 +153,7 @@ export class FileSource implements Source {
     for (const file of [...this.lastGood.keys()]) {
       if (!seen.has(file)) {
         this.lastGood.delete(file);
+        this.parsed.delete(file);
         this.report(file, []);
       }
     }
