@@ -3,6 +3,7 @@
 // snapshot, so in-flight requests and tunnels keep the upstream they picked.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Counter } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Backend, DesiredPool } from '../plan/desired-pool.js';
 import { ActiveHealth } from './active-health.js';
@@ -74,7 +75,7 @@ export class LivePool implements RouteScope {
   /** Reused for every pick: picking is synchronous, so one context per pool is enough. */
   readonly #pickContext: { clientAddress: string; tried?: ReadonlySet<Upstream> } = { clientAddress: '' };
   readonly #noBackend: BackendMetrics;
-  readonly #retries;
+  readonly #retries: Counter.Internal;
 
   constructor(plan: DesiredPool, deps: LivePoolDeps) {
     this.key = plan.key;

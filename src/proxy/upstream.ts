@@ -1,5 +1,5 @@
 // One backend (address:port) of one pool: its keep-alive connection pool, its load, and its drain.
-// This file and health-probe.ts are the only places that know the HTTP engine (undici 7, see
+// This is the only file that knows the HTTP engine (undici 7, see
 // docs/adr/0001-proxy-engine.md); the rest of the proxy speaks ExchangeHandler.
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
