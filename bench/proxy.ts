@@ -267,17 +267,21 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
       // connections / (think + latency), nearly independent of the target's own latency.
       const thinkMs = 10;
       const pacedConnections = Math.max(1, Math.round((half * (thinkMs + 0.3)) / 1000));
-      const fewer: Row[] = [];
-      const paced: Row[] = [];
-      for (const name of peers) {
-        const running = await startTarget(name, [backendPort], pl.proxy);
-        try {
-          fewer.push(await measure(name, running, backendPids, 'keep-alive', { connections: best.connections, durationS: o.durationS, warmupS: o.warmupS, cpu }));
-          paced.push(await measure(name, running, backendPids, 'keep-alive', { connections: pacedConnections, thinkMs, durationS: o.durationS, warmupS: o.warmupS, cpu }));
-        } finally {
-          await running.stop();
+      const fewerSamples: Row[] = [];
+      const pacedSamples: Row[] = [];
+      for (let round = 1; round <= o.rounds; round++) {
+        for (const name of peers) {
+          const running = await startTarget(name, [backendPort], pl.proxy);
+          try {
+            fewerSamples.push(await measure(name, running, backendPids, 'keep-alive', { connections: best.connections, durationS: o.durationS, warmupS: o.warmupS, cpu }));
+            pacedSamples.push(await measure(name, running, backendPids, 'keep-alive', { connections: pacedConnections, thinkMs, durationS: o.durationS, warmupS: o.warmupS, cpu }));
+          } finally {
+            await running.stop();
+          }
         }
       }
+      const fewer = peers.map((t) => medianRow(fewerSamples.filter((r) => r.target === t)));
+      const paced = peers.map((t) => medianRow(pacedSamples.filter((r) => r.target === t)));
       halfLoad = { peakRps: peak.rps, fewer: { connections: best.connections, rows: fewer }, paced: { connections: pacedConnections, thinkMs, rows: paced } };
     }
 
@@ -303,7 +307,7 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     md.push(rowsTable(rows.filter((r) => r.mode === mode)));
   }
   if (halfLoad) {
-    md.push(`\n**Latency at half of Ballast's keep-alive peak (${fmtInt(halfLoad.peakRps / 2)} of ${fmtInt(halfLoad.peakRps)} req/s)**\n`);
+    md.push(`\n**Latency at half of Ballast's keep-alive peak (${fmtInt(halfLoad.peakRps / 2)} of ${fmtInt(halfLoad.peakRps)} req/s)**${o.rounds > 1 ? ` (${o.rounds} interleaved rounds, medians)` : ''}; NGINX under the same load is the control for what the machine itself adds.\n`);
     md.push(`(a) Fewer connections: ${halfLoad.fewer.connections} connection(s), the count at which Ballast's closed-loop rate came nearest half its peak; the other targets get the same connection count (so direct runs faster).\n`);
     md.push(halfTable(halfLoad.fewer.rows));
     md.push(`\n(b) Paced: ${halfLoad.paced.connections} connections, each waiting ${fmtMs(halfLoad.paced.thinkMs, 0)} ms (wrk Lua \`delay()\`) between a response and its next request, so every target gets about the same request rate (wrk2-style open-loop pacing is not available).\n`);

@@ -83,16 +83,19 @@ function targets(r: Report): Target[] {
   vs('Throughput vs seed lb.js', 'seed-lb', 5, 'rps');
   const paced = r.proxy?.halfLoad?.paced.rows;
   const fewer = r.proxy?.halfLoad?.fewer.rows;
-  const added = (rows?: typeof paced) => {
+  const added = (rows?: typeof paced, who = 'ballast') => {
     const d = rows?.find((x) => x.target === 'direct');
-    const b = rows?.find((x) => x.target === 'ballast');
+    const b = rows?.find((x) => x.target === who);
     return d && b ? b.p99Ms - d.p99Ms : undefined;
   };
   const a = added(paced);
   out.push({
     name: 'p99 added over direct at half of Ballast’s peak',
     target: '≤ 1 ms',
-    measured: a === undefined ? '–' : `${fmtMs(a, 2)} ms paced (${fmtMs(added(fewer), 2)} ms with fewer connections)`,
+    measured:
+      a === undefined
+        ? '–'
+        : `${fmtMs(a, 2)} ms paced, ${fmtMs(added(fewer), 2)} ms with fewer connections (NGINX, same loads: ${fmtMs(added(paced, 'nginx'), 2)} / ${fmtMs(added(fewer, 'nginx'), 2)} ms)`,
     met: a === undefined ? undefined : a <= 1,
   });
   const rec = (source: string, max: number) => {
@@ -113,10 +116,14 @@ function targets(r: Report): Target[] {
     measured: big ? `${fmtMs(percentile(big.changeE2eMs, 50), 0)} ms file → live (sync metric ${fmtMs(percentile(big.changeSyncMs, 50), 1)} ms, reconcile ${fmtMs(percentile(big.changeReconcileMs, 50), 2)} ms)` : '–',
     met: big ? percentile(big.changeE2eMs, 50) <= 5 : undefined,
   });
+  const listened = r.scale?.rows.find((x) => x.listeners);
+  const perEndpoint = listened?.rssBytes && r.scale?.idle?.rssBytes ? (listened.rssBytes - r.scale.idle.rssBytes) / listened.endpoints : undefined;
   out.push({
     name: 'RSS at 100,000 endpoints',
     target: '≤ 300 MB',
-    measured: big ? `${fmtMiB(big.rssBytes)} MiB` : '–',
+    measured: big
+      ? `${fmtMiB(big.rssBytes)} MiB without listeners${perEndpoint ? `; behind listeners ${fmtInt(perEndpoint / 1024)} KiB per endpoint (${fmtInt(listened!.endpoints)} measured), i.e. ~${fmtInt((perEndpoint * 100_000) / 2 ** 20)} MiB extrapolated to 100,000` : ''}`
+      : '–',
     met: big?.rssBytes === undefined ? undefined : big.rssBytes <= 300e6,
   });
   const idle = r.scale?.idle?.rssBytes;

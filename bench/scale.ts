@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { memory, ROOT, startBallastCli, waitReady, type BallastProcess } from './lib/ballast.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
-import { get, metric } from './lib/http.js';
+import { freePort, get, metric } from './lib/http.js';
 import { placement, rssBytes, sleep, stopAll } from './lib/proc.js';
 import { fmtInt, fmtMiB, fmtMs, percentile, table } from './lib/table.js';
 import { poolManifest } from './lib/targets.js';
@@ -18,6 +18,8 @@ export const ENDPOINTS_PER_POOL = 100;
 
 export interface ScaleRow {
   pools: number;
+  /** Each pool with a loopback listener (the proxy then holds its backends), or none (store and plans only). */
+  listeners: boolean;
   endpoints: number;
   /** Process spawn → /readyz 200. */
   coldSyncMs: number;
@@ -46,8 +48,14 @@ export interface ScaleResult {
 const poolName = (i: number) => `pool-${String(i).padStart(4, '0')}`;
 const endpointPorts = (i: number, shift = 0) => Array.from({ length: ENDPOINTS_PER_POOL }, (_, j) => 10_000 + ((i * ENDPOINTS_PER_POOL + j + shift) % 50_000));
 
-async function generate(dir: string, pools: number): Promise<void> {
-  for (let i = 0; i < pools; i++) await writeFile(path.join(dir, `${poolName(i)}.yaml`), poolManifest(poolName(i), undefined, endpointPorts(i)));
+/** Listener ports per pool index when the pools have listeners (free loopback ports, no traffic). */
+async function generate(dir: string, pools: number, listeners: boolean): Promise<(number | undefined)[]> {
+  const listen: (number | undefined)[] = [];
+  for (let i = 0; i < pools; i++) {
+    listen[i] = listeners ? await freePort() : undefined;
+    await writeFile(path.join(dir, `${poolName(i)}.yaml`), poolManifest(poolName(i), listen[i], endpointPorts(i)));
+  }
+  return listen;
 }
 
 async function syncCounters(b: BallastProcess): Promise<{ count: number; sum: number; recSum: number; recCount: number }> {
@@ -60,11 +68,11 @@ async function syncCounters(b: BallastProcess): Promise<{ count: number; sum: nu
   };
 }
 
-async function measureScale(pools: number, changes: number, cpu: number | undefined, log: (l: string) => void, profileDir?: string): Promise<ScaleRow> {
+async function measureScale(pools: number, changes: number, cpu: number | undefined, log: (l: string) => void, profileDir?: string, listeners = false): Promise<ScaleRow> {
   const dir = await mkdtemp(path.join(tmpdir(), `ballast-bench-scale-${pools}-`));
   let b: BallastProcess | undefined;
   try {
-    await generate(dir, pools);
+    const listen = await generate(dir, pools, listeners);
     const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
     b = await startBallastCli({ args: ['dev', '--manifests', dir, '--admin', '127.0.0.1:0'], cpu, nodeArgs, timeoutMs: 60_000 });
     const coldSyncMs = await waitReady(b, 300_000);
@@ -90,7 +98,7 @@ async function measureScale(pools: number, changes: number, cpu: number | undefi
       // One endpoint changes: the pool's last endpoint moves to another port.
       const ports = endpointPorts(target);
       ports[ports.length - 1] = 60_000 + k;
-      await writeFile(tmp, poolManifest(poolName(target), undefined, ports));
+      await writeFile(tmp, poolManifest(poolName(target), listen[target], ports));
       const t0 = performance.now();
       await rename(tmp, path.join(dir, `${poolName(target)}.yaml`));
       let after = before;
@@ -113,6 +121,7 @@ async function measureScale(pools: number, changes: number, cpu: number | undefi
     const mem = await memory(b);
     return {
       changesWindow,
+      listeners,
       pools,
       endpoints: pools * ENDPOINTS_PER_POOL,
       coldSyncMs,
@@ -152,9 +161,12 @@ export async function runScale({
   changes,
   profile = false,
   profilePools,
+  withListeners = 10,
   log = () => {},
 }: {
   pools: number[];
+  /** Also this many pools with listeners (0: none), to measure what the proxy holds per endpoint. */
+  withListeners?: number;
   changes: number;
   profile?: boolean;
   /** Pool count of the profiled run (default: the largest measured). */
@@ -167,6 +179,10 @@ export async function runScale({
   for (const n of pools) {
     log(`scale: ${n} pools × ${ENDPOINTS_PER_POOL} endpoints`);
     rows.push(await measureScale(n, changes, cpu, log));
+  }
+  if (withListeners > 0) {
+    log(`scale: ${withListeners} pools × ${ENDPOINTS_PER_POOL} endpoints, each pool with a listener`);
+    rows.push(await measureScale(withListeners, changes, cpu, log, undefined, true));
   }
   let prof: ProfileSummary | undefined;
   let profiled = 0;
@@ -185,11 +201,12 @@ export async function runScale({
     }
   }
   const md = [
-    `Dev mode, one manifest file per pool, ${ENDPOINTS_PER_POOL} static endpoints each, no listeners. "One change" renames a new version of one pool's file over it (its last endpoint moves); ${changes} changes per size, medians shown. End to end = rename → \`ballast_sync_latency_seconds_count\` moves on /metrics (polled every 5 ms for the first second, then every 25 ms); sync = that metric's own value (store updated → pool live); reconcile = \`ballast_reconcile_duration_seconds\`. RSS and heap from /metrics (prom-client defaults) 1 s after the changes.\n`,
+    `Dev mode, one manifest file per pool, ${ENDPOINTS_PER_POOL} static endpoints each (127.0.0.1 ports nothing listens on). Without listeners no port is opened and the proxy holds nothing for the pool (an NGINX-only pool): those rows measure the sources, store, reconciler and plans. The row with listeners gives each pool a loopback listener (no traffic), so the proxy also holds its backends (an undici connection pool each). "One change" renames a new version of one pool's file over it (its last endpoint moves); ${changes} changes per size, medians shown. End to end = rename → \`ballast_sync_latency_seconds_count\` moves on /metrics (polled every 5 ms for the first second, then every 25 ms); sync = that metric's own value (store updated → pool live); reconcile = \`ballast_reconcile_duration_seconds\`. RSS and heap from /metrics (prom-client defaults) 1 s after the changes.\n`,
     table(
-      ['pools', 'endpoints', 'cold sync ms', 'one change: end to end ms', 'sync metric ms', 'reconcile ms', 'RSS MiB', 'heap used MiB', 'RSS per 1k endpoints MiB', 'visible in /debug/pools'],
+      ['pools', 'listeners', 'endpoints', 'cold sync ms', 'one change: end to end ms', 'sync metric ms', 'reconcile ms', 'RSS MiB', 'heap used MiB', 'RSS per 1k endpoints MiB', 'visible in /debug/pools'],
       rows.map((r) => [
         fmtInt(r.pools),
+        r.listeners ? 'yes' : 'no',
         fmtInt(r.endpoints),
         fmtInt(r.coldSyncMs),
         fmtMs(med(r.changeE2eMs), 1),
