@@ -13,7 +13,8 @@ import type { BalancerPool } from '../../src/api/schema.js';
 import { parseObject } from '../../src/api/validate.js';
 import { computeDesiredPool } from '../../src/plan/desired-pool.js';
 import { renderUpstream } from '../../src/plan/nginx-upstream.js';
-import { createNginxPrefix, get, nginxPlan, startNginx, stopAllNginx, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
+import { createNginxPrefix, nginxPlan, startNginx, stopAllNginx, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
+import { get } from '../support/http-get.js';
 
 const dir = fileURLToPath(new URL('../../manifests/nginx/', import.meta.url));
 

@@ -12,17 +12,8 @@ import { FileSource } from '../../src/sources/file/file-source.js';
 import { NginxFileWriter } from '../../src/nginx/file-writer.js';
 import { NginxReloader } from '../../src/nginx/reloader.js';
 import { renderUpstream } from '../../src/plan/nginx-upstream.js';
-import {
-  createNginxPrefix,
-  get,
-  NGINX_BIN,
-  nginxPlan,
-  startBackend,
-  startNginx,
-  stopAllNginx,
-  type Backend,
-  type RunningNginx,
-} from '../support/nginx.js';
+import { createNginxPrefix, NGINX_BIN, nginxPlan, startBackend, startNginx, stopAllNginx, type Backend, type RunningNginx } from '../support/nginx.js';
+import { get } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -53,7 +44,7 @@ class Load {
   private async one(): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const r = await get(this.url, this.agent, 2000);
+        const r = await get(this.url, { agent: this.agent, timeoutMs: 2000 });
         if (r.status === 200) this.replies.push({ at: Date.now(), body: r.body });
         else this.failures.push(`status ${r.status}: ${r.body}`);
         return;
@@ -260,7 +251,7 @@ describe('NginxReloader with a real nginx', () => {
     expect(logged).toMatchObject({ level: 50, stderr: error });
 
     const agent = new http.Agent({ keepAlive: false });
-    for (let i = 0; i < 10; i++) expect((await get(r.nginx.url(), agent)).body).toBe('a');
+    for (let i = 0; i < 10; i++) expect((await get(r.nginx.url(), { agent })).body).toBe('a');
     expect(await sighups()).toBe(sighupsBefore);
 
     // Fixed: the next change reloads and clears the error.

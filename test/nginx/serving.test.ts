@@ -4,7 +4,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { renderUpstream } from '../../src/plan/nginx-upstream.js';
-import { createNginxPrefix, freePort, get, nginxPlan, startBackend, startNginx, stopAllNginx, type Backend, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
+import { createNginxPrefix, nginxPlan, startBackend, startNginx, stopAllNginx, type Backend, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
+import { freePort, get } from '../support/http-get.js';
 
 const backends: Backend[] = [];
 let nginx: RunningNginx | undefined;
@@ -34,7 +35,7 @@ async function tally(n: number, url: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   try {
     for (let i = 0; i < n; i++) {
-      const r = await get(url, agent);
+      const r = await get(url, { agent });
       expect(r.status).toBe(200);
       counts[r.body] = (counts[r.body] ?? 0) + 1;
     }
@@ -94,7 +95,7 @@ describe('rendered upstreams under a real nginx', () => {
   it('answers 503 at once, with a clear body, for a pool with no backend', async () => {
     const n = await serve({ service: { name: 'web', port: 'http' } });
     // The short timeout is the "at once": no connect timeout, no retry loop behind it.
-    const r = await get(n.url('/anything'), undefined, 1000);
+    const r = await get(n.url('/anything'), { timeoutMs: 1000 });
     expect(r.status).toBe(503);
     expect(r.body).toBe('no ready backend in BalancerPool default/web\n');
   });

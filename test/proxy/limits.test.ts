@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
 import { ProxyPools, type ProxyPoolsOptions } from '../../src/proxy/proxy-pools.js';
 import { httpRequest, startEchoBackends, type EchoBackend } from '../support/backends.js';
+import { refused } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 import { listenerPort, poolPlan } from './plans.js';
 
@@ -24,16 +25,6 @@ async function setup(overrides: Partial<DesiredPool> = {}, options: Partial<Prox
   const plan = poolPlan([backends[0].port], overrides);
   const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
   return { proxy, port, backend: backends[0] as EchoBackend, state: () => proxy.snapshot()[plan.key] };
-}
-
-/** Whether a port refuses connections. */
-async function refuses(port: number): Promise<boolean> {
-  try {
-    await httpRequest(port, '/', { timeoutMs: 1000 });
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
-  }
 }
 
 describe('client limits', () => {
@@ -73,7 +64,7 @@ describe('shutdown', () => {
     const done = proxy.shutdown({ acceptDelayMs: 200, graceMs: 3000 });
     // Still accepting during the delay.
     expect((await httpRequest(port, '/')).status).toBe(200);
-    await waitFor(() => refuses(port), 2000);
+    await waitFor(() => refused(port), 2000);
     await idleClosed;
     const res = await slow;
     expect(res.status).toBe(200);

@@ -4,7 +4,8 @@ import { createServer, request, type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
-import { freePort, handledBy, httpRequest, startEchoBackend, startEchoBackends, type EchoBackend } from '../support/backends.js';
+import { handledBy, httpRequest, startEchoBackend, startEchoBackends, type EchoBackend } from '../support/backends.js';
+import { freePort, refused } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 import { listenerPort, poolPlan } from './plans.js';
 
@@ -30,16 +31,6 @@ async function listen(proxy: ProxyPools, plan: ReturnType<typeof poolPlan>): Pro
   const report = await proxy.apply(plan.key, plan);
   expect(report.problem).toBeUndefined();
   return listenerPort(report.facts);
-}
-
-/** Whether a port refuses connections. */
-async function refuses(port: number): Promise<boolean> {
-  try {
-    await httpRequest(port, '/', { timeoutMs: 1000 });
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
-  }
 }
 
 describe('ProxyPools', () => {
@@ -214,10 +205,10 @@ describe('ProxyPools', () => {
     expect(moved).toEqual({ facts: { listener: `127.0.0.1:${second}` } });
     expect((await httpRequest(second, '/')).status).toBe(200);
     expect((await slow).status).toBe(200);
-    await waitFor(() => refuses(first), 2000);
+    await waitFor(() => refused(first), 2000);
 
     expect(await proxy.apply(plan.key, undefined)).toEqual({});
-    await waitFor(() => refuses(second), 2000);
+    await waitFor(() => refused(second), 2000);
     expect(proxy.snapshot()).toEqual({});
   });
 

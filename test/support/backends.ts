@@ -230,13 +230,3 @@ export async function startBlackhole(): Promise<{ port: number; close: () => Pro
     },
   };
 }
-
-/** A loopback port that was free a moment ago (for tests that must name a port up front). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

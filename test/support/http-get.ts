@@ -5,20 +5,29 @@ export interface Reply {
   status: number;
   body: string;
   headers: http.IncomingHttpHeaders;
+  /** Whether the request went out on a kept-alive socket. */
+  reused: boolean;
 }
 
-/** One GET on a fresh connection (no keep-alive, so a moved or closed listener shows at once), bounded in time. */
-export function get(url: string, { timeoutMs = 3000, headers = {} }: { timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<Reply> {
+export interface GetOptions {
+  /** Keep-alive agent; by default a fresh connection, so a moved or closed listener shows at once. */
+  agent?: http.Agent;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+/** One GET, bounded in time. A socket error rejects with `reusedSocket` set as on the request. */
+export function get(url: string, { agent, timeoutMs = 5000, headers = {} }: GetOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, headers, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: agent ?? false, headers, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, reused: req.reusedSocket }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
+    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
   });
 }
 

@@ -12,6 +12,7 @@ import type { BalancerPool, EndpointSlice } from '../../src/api/schema.js';
 import { parseObject } from '../../src/api/validate.js';
 import { runCommand, type CommandResult } from '../../src/nginx/reloader.js';
 import { computeDesiredPool, type DesiredPool } from '../../src/plan/desired-pool.js';
+import { freePort } from './http-get.js';
 
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 
@@ -21,15 +22,6 @@ export function requireNginx(): string {
     throw new Error(`${NGINX_BIN} not found: these tests run a real nginx (apt-get install nginx, or set NGINX_BIN)`);
   }
   return NGINX_BIN;
-}
-
-/** A loopback port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export interface NginxConfOptions {
@@ -229,29 +221,6 @@ export async function startBackend(name: string): Promise<Backend> {
       }),
   };
   return backend;
-}
-
-export interface Reply {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-  /** Whether the request went out on a kept-alive socket. */
-  reused: boolean;
-}
-
-/** One GET; `agent` decides keep-alive. Rejects on a socket error, after `timeoutMs`. */
-export function get(url: string, agent?: http.Agent, timeoutMs = 5000): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: agent ?? false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, reused: req.reusedSocket }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out after ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
-  });
 }
 
 /**
