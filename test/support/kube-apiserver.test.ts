@@ -1,3 +1,4 @@
+import { balancerPoolCrd } from '../../src/api/crd.js';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { execFile, spawn } from 'node:child_process';
@@ -17,31 +18,8 @@ const CM = '/api/v1/namespaces/default/configmaps';
 const KUBECTL_DISCOVERY_ACCEPT = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,'
   + 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json';
 
-const CRD: KubeObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'balancerpools.ballast.dev' },
-  spec: {
-    group: 'ballast.dev',
-    scope: 'Namespaced',
-    names: { kind: 'BalancerPool', listKind: 'BalancerPoolList', plural: 'balancerpools', singular: 'balancerpool', shortNames: ['bp'] },
-    versions: [{
-      name: 'v1alpha1',
-      served: true,
-      storage: true,
-      subresources: { status: {} },
-      additionalPrinterColumns: [
-        { name: 'Algorithm', type: 'string', jsonPath: '.spec.algorithm' },
-        { name: 'Ready', type: 'integer', jsonPath: '.status.backends.ready' },
-        { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-      ],
-      schema: { openAPIV3Schema: { type: 'object', properties: {
-        spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-      } } },
-    }],
-  },
-};
+// The real BalancerPool CRD, as `kubectl apply -f crds/` installs it.
+const CRD = balancerPoolCrd() as unknown as KubeObject;
 
 function pool(name: string, algorithm: string): KubeObject {
   return { apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name, namespace: 'default' },
@@ -172,7 +150,7 @@ describe('KubeApiServer with real kubectl', () => {
 
     const table = await h.kubectl('get', 'bp');
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^NAME\s+ALGORITHM\s+READY\s+AGE\nweb\s+RoundRobin\s+\d+s\n$/);
+    expect(table.stdout).toMatch(/^NAME\s+ALGORITHM\s+READY\s+TOTAL\s+LISTENER\s+STATUS\s+AGE\nweb\s+RoundRobin\s+\d+s\n$/);
 
     const changed = await h.manifest('web.yaml', pool('web', 'LeastConnections'));
     expect(await h.kubectl('apply', '-f', changed)).toMatchObject({ code: 0, stdout: 'balancerpool.ballast.dev/web configured\n' });
@@ -182,11 +160,11 @@ describe('KubeApiServer with real kubectl', () => {
       .toBe('2 LeastConnections');
 
     const status = await h.kubectl('patch', 'bp', 'web', '--subresource=status', '--type=merge',
-      '-p', '{"status":{"backends":{"ready":2,"total":3}},"spec":{"algorithm":"Random"}}');
+      '-p', '{"status":{"backends":{"ready":2,"total":3},"conditions":[{"type":"Ready","status":"True","reason":"BackendsAvailable","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]},"spec":{"algorithm":"Random"}}');
     expect(status).toMatchObject({ code: 0, stdout: 'balancerpool.ballast.dev/web patched\n' });
     expect((await h.kubectl('get', 'bp', 'web', '-o', 'jsonpath={.status.backends.ready} {.spec.algorithm} {.metadata.generation}')).stdout)
       .toBe('2 LeastConnections 2');
-    expect((await h.kubectl('get', 'bp', '-A')).stdout).toMatch(/\ndefault\s+web\s+LeastConnections\s+2\s+\d+s\n$/);
+    expect((await h.kubectl('get', 'bp', '-A')).stdout).toMatch(/\ndefault\s+web\s+LeastConnections\s+2\s+3\s+BackendsAvailable\s+\d+s\n$/);
 
     const smp = await h.kubectl('patch', 'bp', 'web', '-p', '{"spec":{"retries":1}}');
     expect(smp.code).not.toBe(0);
