@@ -2,6 +2,7 @@
 // listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
+import { debugPools } from './admin/debug-pools.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -53,7 +54,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
         address: opts.admin,
         registry,
         ready: () => manager.ready && !stopping,
-        pools: () => ({ pools: proxy.snapshot(), plans: reconciler.appliedPlans() }),
+        pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".

@@ -11,6 +11,7 @@ Commands:
                  --manifests DIR   folder to watch (default manifests/dev)
                  --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
+                 --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
                  --kubeconfig FILE   default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
                  --namespace NS      only this namespace (default: all)
@@ -76,10 +77,17 @@ async function main(argv: string[]): Promise<number> {
         manifests: { type: 'string', default: 'manifests/dev' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
         'nginx-out': { type: 'string' },
+        'shutdown-delay': { type: 'string', default: '0' },
       });
       if (args.values.help) break;
       const { runDev } = await import('./dev.js');
-      return runDev({ manifests: args.values.manifests!, admin: args.values.admin!, nginxOut: args.values['nginx-out'], logger: logLevel(args) });
+      return runDev({
+        manifests: args.values.manifests!,
+        admin: args.values.admin!,
+        nginxOut: args.values['nginx-out'],
+        shutdownDelaySeconds: parseSeconds('--shutdown-delay', args.values['shutdown-delay']!),
+        logger: logLevel(args),
+      });
     }
     case 'controller': {
       const args = parse(rest, {

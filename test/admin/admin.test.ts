@@ -1,0 +1,105 @@
+// The admin listener on a running dev-mode Ballast: probes, metrics, and the pool debug view.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startBallast, type Ballast } from '../../src/app.js';
+import { silentLogger } from '../../src/log.js';
+import { FileSource } from '../../src/sources/file/file-source.js';
+import { startDemoBackends } from '../support/demo-backends.js';
+import { freePort, get } from '../support/http-get.js';
+import { waitFor } from '../support/wait-for.js';
+
+let dir: string;
+let app: Ballast;
+let backends: Awaited<ReturnType<typeof startDemoBackends>>;
+let listen: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'ballast-admin-'));
+  backends = await startDemoBackends(2);
+  listen = await freePort();
+  const [a, b] = backends.ports;
+  await writeFile(
+    path.join(dir, 'web.yaml'),
+    `apiVersion: ballast.dev/v1alpha1
+kind: BalancerPool
+metadata: { name: web }
+spec:
+  service: { name: web, port: http }
+  listener: { address: 127.0.0.1, port: ${listen} }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-a, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: ${a} }]
+endpoints:
+  - { addresses: [127.0.0.1], conditions: { ready: true } }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-b, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: ${b} }]
+endpoints:
+  - { addresses: [127.0.0.1], conditions: { ready: false, serving: true, terminating: true } }
+`,
+  );
+  app = await startBallast({ logger: silentLogger, admin: '127.0.0.1:0', sources: [new FileSource({ dir, logger: silentLogger, resyncMs: 0 })] });
+});
+
+afterAll(async () => {
+  await app.stop();
+  await backends.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('admin listener', () => {
+  it('answers liveness and readiness', async () => {
+    expect(await get(`http://${app.adminAddress}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await get(`http://${app.adminAddress}/readyz`)).toMatchObject({ status: 200, body: 'ok\n' });
+  });
+
+  it('says why each endpoint is in or out', async () => {
+    const [a, b] = backends.ports;
+    const pools = JSON.parse((await get(`http://${app.adminAddress}/debug/pools`)).body);
+    expect(pools).toEqual([
+      expect.objectContaining({
+        pool: 'default/web',
+        listener: `127.0.0.1:${listen}`,
+        backends: [expect.objectContaining({ backend: `127.0.0.1:${a}`, state: 'active', endpoint: 'ready' })],
+        excluded: [{ backend: `127.0.0.1:${b}`, reason: 'Terminating' }],
+      }),
+    ]);
+  });
+
+  it('exposes Prometheus metrics for the proxy and the reconciler', async () => {
+    for (let i = 0; i < 3; i++) expect((await get(`http://127.0.0.1:${listen}/`)).status).toBe(200);
+    const metrics = (await get(`http://${app.adminAddress}/metrics`)).body;
+    expect(metrics).toMatch(/^ballast_reconcile_total\{result="success"\} [1-9]/m);
+    expect(metrics).toMatch(/^ballast_sync_latency_seconds_count [1-9]/m);
+    expect(metrics).toMatch(/^ballast_proxy_requests_total\{[^}]*pool="default\/web"[^}]*\} 3$/m);
+    expect(metrics).toMatch(/^ballast_process_resident_memory_bytes \d+/m);
+  });
+});
+
+describe('ballast dev process', () => {
+  it('on SIGTERM fails readiness first while still serving, then exits 0', async () => {
+    const [admin, proxied] = [await freePort(), await freePort()];
+    const own = await mkdtemp(path.join(tmpdir(), 'ballast-sigterm-'));
+    await writeFile(path.join(own, 'web.yaml'), `apiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: web }\nspec:\n  listener: { address: 127.0.0.1, port: ${proxied} }\n  endpoints: [{ address: 127.0.0.1, port: ${backends.ports[0]} }]\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'dev', '--manifests', own, '--admin', `127.0.0.1:${admin}`, '--shutdown-delay', '1'], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(async () => (await get(`http://127.0.0.1:${admin}/readyz`)).status === 200, 20_000);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await waitFor(async () => (await get(`http://127.0.0.1:${admin}/readyz`)).status === 503, 2000);
+    expect((await get(`http://127.0.0.1:${proxied}/`)).status).toBe(200); // still serving during the delay
+    await rm(own, { recursive: true, force: true });
+    expect(await exited).toBe(0);
+  }, 30_000);
+});
