@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { ROOT, buildBallast } from './lib/ballast.js';
 import { checkTools, machine, type Machine } from './lib/machine.js';
 import { niceLevel, setNice, stopAll } from './lib/proc.js';
-import { fmtInt, fmtMiB, fmtMs, fmtRatio, percentile, table, verdict, type Target } from './lib/table.js';
+import { fmtInt, fmtMB, fmtMs, fmtRatio, percentile, table, verdict, type Target } from './lib/table.js';
 import { DEFAULT_TARGETS, runProxyBench, type ProxyBenchResult } from './proxy.js';
 import { runReconcileApiServer } from './reconcile-apiserver.js';
 import { reconcileTable, runReconcileDev, type ReconcileResult } from './reconcile-dev.js';
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     nice: { type: 'string', default: '0' },
     'update-docs': { type: 'boolean', default: false },
+    'from-json': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -49,10 +50,15 @@ const HELP = `npm run bench [-- options]
   --no-build           do not run npm run build first
   --nice N             run wrk, the backends and the proxies under \`nice -n N\` (e.g. -10 as root on a shared machine)
   --update-docs        replace the generated section of docs/benchmarks.md
+  --from-json FILE     measure nothing: re-render a saved run (bench/results/latest.json), e.g. with --update-docs
 `;
 
 interface Report {
   date: string;
+  /** The arguments the run was started with. */
+  command: string;
+  /** Nice level of the benchmark processes. */
+  nice: number;
   machine: Machine;
   loadavg: { before: number[]; after: number[] };
   buildWarning?: string;
@@ -110,27 +116,42 @@ function targets(r: Report): Target[] {
   rec('EndpointSlice', 50);
   rec('file', 250);
   const big = r.scale?.rows.find((x) => x.endpoints === 100_000);
+  const syncMs = big ? percentile(big.changeSyncMs, 50) : undefined;
   out.push({
-    name: 'One endpoint change among 100,000 endpoints',
+    name: 'One endpoint change among 100,000 endpoints: store → live (sync metric)',
     target: '≤ 5 ms',
-    measured: big ? `${fmtMs(percentile(big.changeE2eMs, 50), 0)} ms file → live (sync metric ${fmtMs(percentile(big.changeSyncMs, 50), 1)} ms, reconcile ${fmtMs(percentile(big.changeReconcileMs, 50), 2)} ms)` : '–',
-    met: big ? percentile(big.changeE2eMs, 50) <= 5 : undefined,
+    measured: big ? `${fmtMs(syncMs, 2)} ms (reconcile ${fmtMs(percentile(big.changeReconcileMs, 50), 2)} ms)` : '–',
+    met: syncMs === undefined ? undefined : syncMs <= 5,
+  });
+  const e2eMs = big ? percentile(big.changeE2eMs, 50) : undefined;
+  out.push({
+    name: 'One endpoint change among 100,000 endpoints: file save → live',
+    target: '≤ 5 ms',
+    measured: big ? `${fmtMs(e2eMs, 0)} ms (dev mode debounces file events 100 ms)` : '–',
+    met: e2eMs === undefined ? undefined : e2eMs <= 5,
   });
   const listened = r.scale?.rows.find((x) => x.listeners);
   const perEndpoint = listened?.rssBytes && r.scale?.idle?.rssBytes ? (listened.rssBytes - r.scale.idle.rssBytes) / listened.endpoints : undefined;
   out.push({
-    name: 'RSS at 100,000 endpoints',
+    name: 'RSS at 100,000 endpoints, pools without listeners (store + plans)',
     target: '≤ 300 MB',
-    measured: big
-      ? `${fmtMiB(big.rssBytes)} MiB without listeners${perEndpoint ? `; behind listeners ${fmtInt(perEndpoint / 1024)} KiB per endpoint (${fmtInt(listened!.endpoints)} measured), i.e. ~${fmtInt((perEndpoint * 100_000) / 2 ** 20)} MiB extrapolated to 100,000` : ''}`
-      : '–',
+    measured: big ? `${fmtMB(big.rssBytes)} MB (heap used ${fmtMB(big.heapUsedBytes)} MB)` : '–',
     met: big?.rssBytes === undefined ? undefined : big.rssBytes <= 300e6,
+  });
+  out.push({
+    name: 'RSS at 100,000 endpoints behind listeners (extrapolated)',
+    target: '≤ 300 MB',
+    measured:
+      perEndpoint && listened
+        ? `~${fmtInt((perEndpoint * 100_000 + (r.scale?.idle?.rssBytes ?? 0)) / 1e6)} MB: ${fmtMs(perEndpoint / 1000, 1)} kB per endpoint measured with ${fmtInt(listened.endpoints)} endpoints behind ${listened.pools} listeners`
+        : '–',
+    met: perEndpoint === undefined ? undefined : perEndpoint * 100_000 + (r.scale?.idle?.rssBytes ?? 0) <= 300e6,
   });
   const idle = r.scale?.idle?.rssBytes;
   out.push({
     name: 'Idle RSS (dev mode, one pool)',
     target: '≤ 80 MB',
-    measured: idle === undefined ? '–' : `${fmtMiB(idle)} MiB${r.proxy?.idleRssBytes ? ` (with a listener, before load: ${fmtMiB(r.proxy.idleRssBytes)} MiB)` : ''}`,
+    measured: idle === undefined ? '–' : `${fmtMB(idle)} MB${r.proxy?.idleRssBytes ? ` (with a listener, before load: ${fmtMB(r.proxy.idleRssBytes)} MB)` : ''}`,
     met: idle === undefined ? undefined : idle <= 80e6,
   });
   return out;
@@ -139,7 +160,7 @@ function targets(r: Report): Target[] {
 function render(r: Report): string {
   const m = r.machine;
   const md: string[] = [];
-  md.push(`Run of ${r.date}. Reproduce: \`npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.\n`);
+  md.push(`Run of ${r.date}. Reproduce: \`npm run bench${r.command ? ` -- ${r.command}` : ''}\`.\n`);
   md.push(
     table(
       ['machine', ''],
@@ -151,7 +172,7 @@ function render(r: Report): string {
         ['nginx', m.nginx],
         ['wrk', m.wrk],
         ['CPU pinning', r.proxy?.placement.description ?? (m.taskset ? 'taskset' : 'none')],
-        ['priority', niceLevel() === 0 ? 'default (nice 0)' : `benchmark processes at nice ${niceLevel()}`],
+        ['priority', !r.nice ? 'default (nice 0)' : `benchmark processes at nice ${r.nice}`],
         ['load average before / after', `${r.loadavg.before.map((x) => x.toFixed(2)).join(' ')} / ${r.loadavg.after.map((x) => x.toFixed(2)).join(' ')}`],
       ],
       2,
@@ -182,12 +203,18 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (args['from-json']) {
+    const saved = JSON.parse(await readFile(args['from-json'], 'utf8')) as Report;
+    saved.targets = targets(saved);
+    return publish(saved);
+  }
   checkTools();
   setNice(Number(args.nice));
+  const nice = niceLevel();
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const only = new Set(args.only!.split(','));
   const quick = args.quick!;
-  const report: Report = { date: new Date().toISOString(), machine: await machine(), loadavg: { before: os.loadavg(), after: [] }, reconcile: [], targets: [] };
+  const report: Report = { date: new Date().toISOString(), command: process.argv.slice(2).join(' '), nice, machine: await machine(), loadavg: { before: os.loadavg(), after: [] }, reconcile: [], targets: [] };
   if (!args['no-build']) {
     log('building Ballast (npm run build)');
     report.buildWarning = await buildBallast();
@@ -219,6 +246,11 @@ async function main(): Promise<number> {
   }
   report.loadavg.after = os.loadavg();
   report.targets = targets(report);
+  return publish(report);
+}
+
+async function publish(report: Report): Promise<number> {
+  const log = (l: string) => process.stderr.write(`${l}\n`);
   const md = render(report);
   process.stdout.write(`\n${md}`);
   const out = path.join(ROOT, 'bench/results');

@@ -104,7 +104,7 @@ async function measureScale(pools: number, changes: number, cpu: number | undefi
       let after = before;
       while (after.count === before.count && performance.now() - t0 < 60_000) {
         // Tight at first, then gentler: every /metrics scrape costs the process under test some CPU.
-        await sleep(performance.now() - t0 < 1000 ? 5 : 25);
+        await sleep(performance.now() - t0 < 1000 ? 10 : 25);
         after = await syncCounters(b);
       }
       e2e.push(performance.now() - t0);
@@ -201,7 +201,7 @@ export async function runScale({
     }
   }
   const md = [
-    `Dev mode, one manifest file per pool, ${ENDPOINTS_PER_POOL} static endpoints each (127.0.0.1 ports nothing listens on). Without listeners no port is opened and the proxy holds nothing for the pool (an NGINX-only pool): those rows measure the sources, store, reconciler and plans. The row with listeners gives each pool a loopback listener (no traffic), so the proxy also holds its backends (an undici connection pool each). "One change" renames a new version of one pool's file over it (its last endpoint moves); ${changes} changes per size, medians shown. End to end = rename → \`ballast_sync_latency_seconds_count\` moves on /metrics (polled every 5 ms for the first second, then every 25 ms); sync = that metric's own value (store updated → pool live); reconcile = \`ballast_reconcile_duration_seconds\`. RSS and heap from /metrics (prom-client defaults) 1 s after the changes.\n`,
+    `Dev mode, one manifest file per pool, ${ENDPOINTS_PER_POOL} static endpoints each (127.0.0.1 ports nothing listens on). Without listeners no port is opened and the proxy holds nothing for the pool (an NGINX-only pool): those rows measure the sources, store, reconciler and plans. The row with listeners gives each pool a loopback listener (no traffic), so the proxy also holds its backends (an undici connection pool each). "One change" renames a new version of one pool's file over it (its last endpoint moves); ${changes} changes per size, medians shown. End to end = rename → \`ballast_sync_latency_seconds_count\` moves on /metrics (polled every 10 ms for the first second, then every 25 ms; each scrape costs the process ~1 ms); sync = that metric's own value (store updated → pool live); reconcile = \`ballast_reconcile_duration_seconds\`. RSS and heap from /metrics (prom-client defaults) 1 s after the changes.\n`,
     table(
       ['pools', 'listeners', 'endpoints', 'cold sync ms', 'one change: end to end ms', 'sync metric ms', 'reconcile ms', 'RSS MiB', 'heap used MiB', 'RSS per 1k endpoints MiB', 'visible in /debug/pools'],
       rows.map((r) => [

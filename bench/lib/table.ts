@@ -12,6 +12,8 @@ export function table(header: string[], rows: (string | number)[][], leftColumns
 export const fmtInt = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
 export const fmtMs = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
 export const fmtRatio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${n.toFixed(2)}×`);
+/** Decimal megabytes (10^6), the unit the targets are stated in. */
+export const fmtMB = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '–' : (bytes / 1e6).toFixed(1));
 export const fmtMiB = (bytes: number | undefined) => (bytes === undefined || !Number.isFinite(bytes) ? '–' : (bytes / 2 ** 20).toFixed(1));
 
 /** Percentile (nearest rank) of unsorted samples. */
