@@ -139,6 +139,8 @@ export class KubeApiServer {
   private readonly registry = new ResourceRegistry();
   private readonly objects = new Map<StorageKey, Map<string, KubeObject>>();
   private readonly watchers = new Set<Watcher>();
+  /** Watches that stay open but get no more events: a half-dead connection. */
+  private readonly frozen = new WeakSet<Watcher>();
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
   private faults: { match: FaultMatch; status: number; remaining: number }[] = [];
@@ -208,6 +210,14 @@ export class KubeApiServer {
   /** Ends every open watch response cleanly, as an apiserver does when a watch times out. */
   dropWatches(): void {
     for (const watcher of this.watchers) this.endWatch(watcher);
+  }
+
+  /** Every open watch stays connected but silently stops delivering events (bookmarks too). */
+  freezeWatches(): void {
+    for (const watcher of this.watchers) {
+      this.frozen.add(watcher);
+      watcher.timers.forEach(clearTimeout);
+    }
   }
 
   /** Forgets the watch history: a watch from any older resourceVersion now gets an ERROR 410 Expired event. */
@@ -651,7 +661,7 @@ export class KubeApiServer {
 
   /** Selector-filtered watches see an object that starts or stops matching as ADDED or DELETED. */
   private deliver(watcher: Watcher, entry: HistoryEntry): void {
-    if (entry.key !== watcher.key) return;
+    if (entry.key !== watcher.key || this.frozen.has(watcher)) return;
     const visible = (o: KubeObject | undefined): boolean => o !== undefined
       && (watcher.namespace === undefined || o.metadata.namespace === watcher.namespace) && watcher.selector.matches(o);
     const now = visible(entry.object);

@@ -136,9 +136,14 @@ export class KubeSource implements Source {
   private checkWatchdog(watchdogMs: number): void {
     for (const w of this.watched) {
       if (!w.synced || w.restartTimer !== undefined || Date.now() - w.lastActivity < watchdogMs) continue;
-      this.opts.logger.warn({ kind: w.kind.kind, silentForMs: Date.now() - w.lastActivity }, 'watch silent; restarting it');
+      // A quiet resource looks the same as a half-dead connection; a relist and a new watch are cheap.
+      const silentForMs = Date.now() - w.lastActivity;
       w.lastActivity = Date.now();
-      void w.informer.stop().then(() => this.resyncKind(w)).then(() => w.informer.start());
+      void this.resyncKind(w);
+      // Stopping aborts the watch, which client-node reports as an error (another restartLater, which
+      // replaces this one's timer): either way the informer is started exactly once.
+      void w.informer.stop();
+      this.restartLater(w, new Error(`no watch event for ${Math.round(silentForMs / 1000)} s`));
     }
   }
 
