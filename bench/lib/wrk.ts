@@ -1,5 +1,5 @@
 // wrk as the one load generator: run it (pinned), parse requests/s, latency percentiles and errors.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from './proc.js';
@@ -74,7 +74,7 @@ export function parseWrk(raw: string): WrkResult {
 async function thinkScript(ms: number): Promise<string> {
   // wrk's delay() takes whole milliseconds: draw floor/ceil so the mean is `ms`, which also
   // spreads the connections out instead of letting them move in lock-step.
-  const file = path.join(tmpdir(), `ballast-bench-think-${ms}.lua`);
+  const file = path.join(tmpdir(), `ballast-bench-think-${process.pid}-${ms}.lua`);
   const lo = Math.floor(ms);
   const frac = ms - lo;
   await writeFile(file, `function delay()\n  if math.random() < ${frac} then return ${lo + 1} end\n  return ${lo}\nend\n`);
@@ -84,9 +84,10 @@ async function thinkScript(ms: number): Promise<string> {
 export async function wrk(o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '--timeout', '5s'];
   for (const h of o.headers ?? []) args.push('-H', h);
-  if (o.thinkMs !== undefined) args.push('-s', await thinkScript(o.thinkMs));
+  const script = o.thinkMs === undefined ? undefined : await thinkScript(o.thinkMs);
+  if (script) args.push('-s', script);
   args.push(o.url);
-  const r = await run(WRK, args, { cpu: o.cpu, timeoutMs: (o.durationS + 30) * 1000 });
+  const r = await run(WRK, args, { cpu: o.cpu, timeoutMs: (o.durationS + 30) * 1000 }).finally(() => (script ? rm(script, { force: true }) : undefined));
   if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr}${r.stdout}`);
   return parseWrk(r.stdout);
 }
