@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './lib/ballast.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
-import { freePort, get } from './lib/http.js';
+import { freePort, get, waitForHttp } from './lib/http.js';
 import { startNginxBackend } from './lib/nginx.js';
 import { cpuBusy, placement, start, stopAll, treeCpuSeconds, type Placement } from './lib/proc.js';
 import { fmtInt, fmtMs, fmtRatio, table } from './lib/table.js';
@@ -211,7 +211,7 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     const c = start('node-backend', process.execPath, [path.join(ROOT, 'bench/peers/node-backend.cjs')], { cpu: pl.backend, env: { ...process.env, PORTS: String(backendPort) } });
     backendPids = () => [c.pid];
     stopBackend = () => c.stop();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForHttp(`http://127.0.0.1:${backendPort}/`, 10_000);
   }
   const rows: Row[] = [];
   let idleRssBytes: number | undefined;

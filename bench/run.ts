@@ -48,7 +48,7 @@ const HELP = `npm run bench [-- options]
   --only LIST          proxy,reconcile,scale (default all)
   --no-profile         skip the --cpu-prof runs
   --no-build           do not run npm run build first
-  --nice N             run wrk, the backends and the proxies under \`nice -n N\` (e.g. -10 as root on a shared machine)
+  --nice=N             run wrk, the backends and the proxies under \`nice -n N\` (e.g. --nice=-10 as root on a shared machine)
   --update-docs        replace the generated section of docs/benchmarks.md
   --from-json FILE     measure nothing: re-render a saved run (bench/results/latest.json), e.g. with --update-docs
 `;
