@@ -51,23 +51,26 @@ export class StatusWriter implements ReconcileObserver {
     }
     const invalid = this.invalid.get(key);
     if (invalid && (pool.metadata.generation ?? 0) >= (invalid.generation ?? 0)) this.invalid.delete(key);
+    const before = pool.status;
+    const { namespace, name } = splitKey(key);
     let current: BalancerPool | Json = pool;
+    let status: BalancerPoolStatus;
     for (let attempt = 0; ; attempt++) {
-      const before = (current as BalancerPool).status;
-      const status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: before, now: this.now() });
-      if (strip(status) === strip(before)) return;
-      const { namespace, name } = splitKey(key);
+      const seen = (current as BalancerPool).status;
+      status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: seen, now: this.now() });
+      if (strip(status) === strip(seen)) break;
       try {
         await this.opts.client.patchPoolStatus(namespace, name, status, (current as BalancerPool).metadata.resourceVersion);
         this.opts.onWrite?.(key, status);
-        await this.record(pool, eventsFor({ plan: previous, status: before }, { plan, status, problems: problemsOf(plan, reports, this.invalid.get(key)) }));
-        return;
+        break;
       } catch (err) {
         if (!(err instanceof KubeApiError && err.status === 409) || attempt >= MAX_CONFLICT_RETRIES) throw err;
         this.opts.logger.debug({ pool: key, attempt }, 'status write conflict; re-reading the pool');
         current = await this.opts.client.getPool(namespace, name);
       }
     }
+    // Events follow the plan, not the status: swapping one backend for another leaves the counts alone.
+    await this.record(pool, eventsFor({ plan: previous, status: before }, { plan, status, problems: problemsOf(plan, reports, this.invalid.get(key)) }));
   }
 
   private async record(pool: BalancerPool, events: PoolEvent[]): Promise<void> {

@@ -140,6 +140,9 @@ describe('ballast controller', () => {
     await waitFor(() => condition('Degraded')?.status === 'False', 5000);
     api.apply(slice('web-a', [{ port: ports[1] }], 'http'));
     await waitFor(() => servedBy(listen, [ports[1]]), 10_000);
+    // One backend swapped for another leaves status as it was, but is worth an Event.
+    const events = () => api.list('/api/v1/namespaces/default/events') as unknown as { reason: string; message: string }[];
+    await waitFor(() => events().some((e) => e.reason === 'BackendsChanged' && e.message === `added 127.0.0.1:${ports[1]}; removed 127.0.0.1:${ports[0]} (1 in rotation)`), 5000);
   });
 
   it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and an API outage', async () => {
