@@ -1,6 +1,5 @@
 // Small HTTP helpers for benchmarks: a keep-alive GET for tight polling, and waits with deadlines.
 import http from 'node:http';
-import net from 'node:net';
 import { sleep } from './proc.js';
 
 export interface Reply {
@@ -24,16 +23,7 @@ export function get(url: string, { timeoutMs = 3000, fresh = false }: { timeoutM
   });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../test/support/http-get.js';
 
 /** Polls until `check` holds; throws with `what` after `timeoutMs`. */
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 20): Promise<void> {
