@@ -2,10 +2,10 @@
 // the plan's view (ready, terminating fallback, not ready, duplicate) joined with the proxy's
 // (active, ejected, unhealthy, draining), so one page answers "why is this backend (not) getting traffic".
 import type { ObjectKey } from '../api/keys.js';
-import type { DesiredPool } from '../plan/desired-pool.js';
+import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ProxyPoolState } from '../proxy/proxy-pools.js';
 
-const id = (b: { address: string; port: number }) => (b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`);
+const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
 
 export function debugPools(plans: readonly DesiredPool[], proxy: Record<ObjectKey, ProxyPoolState>) {
   return plans.map((plan) => {

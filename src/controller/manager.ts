@@ -1,14 +1,13 @@
 // Wires sources, store, queue and reconciler together, as controller-runtime's manager does: store
 // changes become pool keys on the queue; workers reconcile keys; nothing reconciles before every
 // source has synced, or a live pool would be emptied at start by a half-filled store.
-import type { ObjectKey } from '../api/keys.js';
-import { objectKey } from '../api/keys.js';
+import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../admin/metrics.js';
 import type { PoolReconciler } from './pool-reconciler.js';
 import type { Source } from './source.js';
-import type { ObjectStore, StoreChange } from './store.js';
+import { serviceKeyOfSlice, type ObjectStore, type StoreChange } from './store.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface ManagerOptions {
@@ -89,8 +88,8 @@ export class Manager {
       if (!o) continue;
       if (o.kind === 'Service') serviceKeys.add(change.key);
       else if (o.kind === 'EndpointSlice') {
-        const svc = o.metadata.labels?.['kubernetes.io/service-name'];
-        if (svc) serviceKeys.add(objectKey(o.metadata.namespace, svc));
+        const svc = serviceKeyOfSlice(o);
+        if (svc) serviceKeys.add(svc);
       }
     }
     for (const svc of serviceKeys) for (const pool of store.poolsUsing(svc)) this.enqueue(pool);

@@ -3,7 +3,7 @@
 import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
-import { computeDesiredPool, samePlan, type DesiredPool, type PlanProblem } from '../plan/desired-pool.js';
+import { computeDesiredPool, endpointId, samePlan, type DesiredPool, type PlanProblem } from '../plan/desired-pool.js';
 import type { Actuator, ActuatorReport } from './actuator.js';
 import type { ObjectStore } from './store.js';
 
@@ -151,7 +151,7 @@ export class PoolReconciler {
 
   private logChange(key: ObjectKey, previous: DesiredPool | undefined, plan: DesiredPool | undefined) {
     if (samePlan(previous, plan)) return;
-    const id = (b: { address: string; port: number }) => `${b.address}:${b.port}`;
+    const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
     const before = new Set(previous?.backends.map(id));
     const after = new Set(plan?.backends.map(id));
     this.logger.info(

@@ -1,7 +1,7 @@
 // Pure: the status a pool should show, and the Events worth emitting, from one reconcile's outcome.
 // Conditions follow metav1.Condition: lastTransitionTime moves only when status flips.
 import type { BalancerPoolStatus, Condition } from '../api/schema.js';
-import type { DesiredPool } from '../plan/desired-pool.js';
+import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ActuatorReport } from './actuator.js';
 
 export interface Problem {
@@ -72,7 +72,7 @@ export interface PoolEvent {
   message: string;
 }
 
-const id = (b: { address: string; port: number }) => (b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`);
+const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
 
 /** What changed between two reconciles, as an operator wants to read it in `kubectl describe`. */
 export function eventsFor(before: { plan?: DesiredPool; status?: BalancerPoolStatus }, after: { plan?: DesiredPool; status: BalancerPoolStatus; problems: Problem[] }): PoolEvent[] {

@@ -15,7 +15,8 @@ export interface StoreChange {
   object?: KubeObject;
 }
 
-const serviceKeyOfSlice = (s: EndpointSlice): ObjectKey | undefined => {
+/** The Service an EndpointSlice belongs to (`kubernetes.io/service-name`), as `namespace/name`. */
+export const serviceKeyOfSlice = (s: EndpointSlice): ObjectKey | undefined => {
   const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
   return svc ? objectKey(s.metadata.namespace, svc) : undefined;
 };

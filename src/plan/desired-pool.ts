@@ -3,7 +3,6 @@
 // actuator compare plans and apply only a change.
 import { keyOf, type ObjectKey } from '../api/keys.js';
 import type { Algorithm, BalancerPool, BalancerPoolSpec, EndpointSlice, Service } from '../api/schema.js';
-import { SERVICE_NAME_LABEL } from '../api/schema.js';
 
 /** A backend the proxy may route to. */
 export interface Backend {
@@ -54,18 +53,12 @@ export interface DesiredPool {
   problems: PlanProblem[];
 }
 
+/** `address:port`, an IPv6 address in brackets: a backend's name in logs, metrics, Events and /debug/pools. */
+export const endpointId = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+
 const byAddress = new Intl.Collator('en', { numeric: true });
 export const compareEndpoints = (a: { address: string; port: number }, b: { address: string; port: number }) =>
   byAddress.compare(a.address, b.address) || a.port - b.port;
-
-/** The slices of a Service: same namespace, labelled `kubernetes.io/service-name`. */
-export function slicesForService(slices: Iterable<EndpointSlice>, namespace: string, service: string): EndpointSlice[] {
-  const out: EndpointSlice[] = [];
-  for (const s of slices) {
-    if ((s.metadata.namespace ?? 'default') === namespace && s.metadata.labels?.[SERVICE_NAME_LABEL] === service) out.push(s);
-  }
-  return out;
-}
 
 /**
  * The name of the slice port that `spec.service.port` refers to. A name is used as is (the slices carry
@@ -163,7 +156,7 @@ function poolDefaults(pool: BalancerPool) {
 
 /**
  * Computes the desired pool. `service` is the pool's Service if present; `slices` are that Service's
- * EndpointSlices (see slicesForService). Ready endpoints are used; serving-but-terminating ones only
+ * EndpointSlices (ObjectStore.slicesOf). Ready endpoints are used; serving-but-terminating ones only
  * when none is ready and the pool does not say `terminating: Exclude`.
  */
 export function computeDesiredPool(pool: BalancerPool, service: Service | undefined, slices: EndpointSlice[]): DesiredPool {

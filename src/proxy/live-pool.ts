@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Counter } from 'prom-client';
 import type { Logger } from '../log.js';
-import type { Backend, DesiredPool } from '../plan/desired-pool.js';
+import { endpointId, type Backend, type DesiredPool } from '../plan/desired-pool.js';
 import { ActiveHealth } from './active-health.js';
 import type { OutlierSettings } from './backend-health.js';
 import type { Balancer } from './balancers/balancer.js';
@@ -15,7 +15,7 @@ import { ForwardRequest } from './forward-request.js';
 import { ForwardUpgrade } from './forward-upgrade.js';
 import type { BackendMetrics, BackendState, ProxyMetrics } from './proxy-metrics.js';
 import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
-import { backendId, Upstream } from './upstream.js';
+import { Upstream } from './upstream.js';
 
 /** A backend as /debug/pools shows it. */
 export interface BackendSnapshot {
@@ -100,7 +100,7 @@ export class LivePool implements RouteScope {
     const connectTimeoutMs = plan.timeouts.connectSeconds * 1000;
     const next = new Map<string, Upstream>();
     for (const b of routableBackends(plan.backends)) {
-      const id = backendId(b.address, b.port);
+      const id = endpointId(b.address, b.port);
       let u = this.#upstreams.get(id);
       // The engine fixes the connect timeout per connection pool: a new one replaces (and drains) the old.
       if (u && u.connectTimeoutMs !== connectTimeoutMs) u = undefined;

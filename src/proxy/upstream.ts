@@ -4,6 +4,7 @@
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { Pool } from 'undici';
+import { endpointId } from '../plan/desired-pool.js';
 import type { BalancedBackend } from './balancers/balancer.js';
 import { BackendHealth } from './backend-health.js';
 import type { BackendMetrics } from './proxy-metrics.js';
@@ -45,8 +46,6 @@ export interface ExchangeHandler {
   onError(err: Error): void;
 }
 
-/** `address:port`, with an IPv6 address in brackets: a backend's name in logs, metrics and /debug/pools. */
-export const backendId = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
 export type UpstreamState = 'active' | 'draining' | 'closed';
 
@@ -61,7 +60,7 @@ export interface UpstreamOptions {
 export class Upstream implements BalancedBackend {
   readonly address: string;
   readonly port: number;
-  /** See backendId. */
+  /** See endpointId. */
   readonly id: string;
   readonly connectTimeoutMs: number;
   readonly metrics: BackendMetrics;
@@ -85,7 +84,7 @@ export class Upstream implements BalancedBackend {
     this.weight = weight;
     this.connectTimeoutMs = connectTimeoutMs;
     this.metrics = metrics;
-    this.id = backendId(address, port);
+    this.id = endpointId(address, port);
     this.#closed = new Promise((resolve) => (this.#drained = resolve));
   }
 

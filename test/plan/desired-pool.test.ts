@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { keyOf } from '../../src/api/keys.js';
-import type { BalancerPool, EndpointSlice, Service } from '../../src/api/schema.js';
+import type { BalancerPool, Service } from '../../src/api/schema.js';
 import { parseObject } from '../../src/api/validate.js';
-import { computeDesiredPool, slicesForService } from '../../src/plan/desired-pool.js';
+import { ObjectStore } from '../../src/controller/store.js';
+import { computeDesiredPool } from '../../src/plan/desired-pool.js';
 
 interface Case {
   name: string;
@@ -28,7 +29,10 @@ describe('computeDesiredPool', () => {
     const ns = pool.metadata.namespace!;
     const svcName = pool.spec.service?.name ?? '';
     const service = objects.find((o) => o.kind === 'Service' && keyOf(o) === `${ns}/${svcName}`) as Service | undefined;
-    const slices = slicesForService(objects.filter((o) => o.kind === 'EndpointSlice') as EndpointSlice[], ns, svcName);
+    // The store's index picks the Service's slices, as in both modes: same namespace, service-name label.
+    const store = new ObjectStore();
+    for (const o of objects) store.upsert(o);
+    const slices = store.slicesOf(`${ns}/${svcName}`);
     const plan = computeDesiredPool(pool, service, slices);
     expect(plan.backends.map((b) => `${b.address}:${b.port} ${b.weight} ${b.state}`)).toEqual(c.expect.backends);
     expect(plan.excluded.map((e) => `${e.address}:${e.port} ${e.reason}`)).toEqual(c.expect.excluded);
@@ -39,7 +43,9 @@ describe('computeDesiredPool', () => {
     const c = cases.find((x) => x.name.startsWith('service port by name'))!;
     const objects = c.objects.map(typed);
     const pool = objects[0] as BalancerPool;
-    const slices = slicesForService(objects.filter((o) => o.kind === 'EndpointSlice') as EndpointSlice[], 'shop', 'web');
+    const store = new ObjectStore();
+    for (const o of objects) store.upsert(o);
+    const slices = store.slicesOf('shop/web');
     expect(computeDesiredPool(pool, undefined, [...slices].reverse())).toEqual(computeDesiredPool(pool, undefined, slices));
   });
 });

@@ -12,7 +12,7 @@ import {
 } from '../../src/plan/nginx-upstream.js';
 import { planWithAddress, createNginxPrefix, nginxPlan, type NginxPrefix } from '../support/nginx.js';
 
-const golden = nginxPlan('web', {
+const goldenSpec = {
   algorithm: 'LeastConnections',
   endpoints: [
     { address: 'fd00::1', port: 8080, weight: 2 },
@@ -21,7 +21,8 @@ const golden = nginxPlan('web', {
   ],
   outlierDetection: { maxFails: 3, failTimeoutSeconds: 1.5 },
   nginx: { configMap: 'web-upstream', keepalive: 16, keepaliveTimeoutSeconds: 30 },
-});
+};
+const golden = nginxPlan('web', goldenSpec);
 
 const empty = nginxPlan('web', { service: { name: 'web', port: 'http' } });
 
@@ -91,16 +92,7 @@ upstream default_web {
   });
 
   it('is deterministic: endpoint order in the spec does not change the text', () => {
-    const reversed = nginxPlan('web', {
-      algorithm: 'LeastConnections',
-      endpoints: [
-        { address: '10.0.0.2', port: 8080, weight: 3 },
-        { address: '10.0.0.10', port: 8080 },
-        { address: 'fd00::1', port: 8080, weight: 2 },
-      ],
-      outlierDetection: { maxFails: 3, failTimeoutSeconds: 1.5 },
-      nginx: { configMap: 'web-upstream', keepalive: 16, keepaliveTimeoutSeconds: 30 },
-    });
+    const reversed = nginxPlan('web', { ...goldenSpec, endpoints: [...goldenSpec.endpoints].reverse() });
     expect(renderUpstream(reversed)).toBe(renderUpstream(golden));
   });
 
