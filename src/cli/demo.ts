@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Logger } from '../log.js';
 import { runDev } from './dev.js';
+import { listenError } from './errors.js';
 
 export const DEMO_PORTS = [3000, 3001];
 
@@ -18,7 +19,14 @@ export function startDemoBackend(port: number, host = '127.0.0.1'): Promise<http
 
 /** `ballast demo`: two demo backends and `ballast dev` on manifests/dev, whose pool listens on 8080. */
 export async function runDemo({ admin, logger }: { admin: string; logger: Logger }): Promise<number> {
-  const servers = await Promise.all(DEMO_PORTS.map((p) => startDemoBackend(p)));
+  const started = await Promise.allSettled(DEMO_PORTS.map((p) => startDemoBackend(p)));
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.findIndex((r) => r.status === 'rejected');
+  if (failed >= 0) {
+    for (const s of servers) s.close();
+    const err = (started[failed] as PromiseRejectedResult).reason;
+    throw listenError(`demo backend 127.0.0.1:${DEMO_PORTS[failed]}`, err, "is 'ballast demo' (npm start) already running? Stop it first") ?? err;
+  }
   logger.info({ ports: DEMO_PORTS }, 'demo backends listening; try: curl localhost:8080');
   try {
     return await runDev({ manifests: 'manifests/dev', admin, logger });
