@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseHostPort } from '../admin/admin-server.js';
-import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
 import { listenError, reportError, UsageError } from './errors.js';
 
 const USAGE = `Usage: ballast <command> [options]
@@ -41,6 +41,8 @@ Commands:
 
 Global options:
   --log-level LEVEL   trace|debug|info|warn|error|fatal|silent (default info, or $BALLAST_LOG_LEVEL)
+  --log-format FORMAT pretty|json: readable lines or JSON lines (default pretty on a terminal, else json,
+                      or $BALLAST_LOG_FORMAT)
   -h, --help          show this help
   --version           print Ballast's version
 
@@ -49,6 +51,7 @@ Exit codes: 0 done; 1 failed (invalid manifests, an address that cannot be liste
 
 const GLOBAL: ParseArgsConfig['options'] = {
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -114,7 +117,9 @@ function parseChoice<T extends string>(flag: string, value: string | undefined, 
 }
 
 function logger(values: Record<string, unknown>): Logger {
-  return createLogger(parseChoice('--log-level', values['log-level'] as string | undefined, 'BALLAST_LOG_LEVEL', 'a log level', LOG_LEVELS));
+  const level = parseChoice('--log-level', values['log-level'] as string | undefined, 'BALLAST_LOG_LEVEL', 'a log level', LOG_LEVELS);
+  const format = parseChoice('--log-format', values['log-format'] as string | undefined, 'BALLAST_LOG_FORMAT', 'a log format', LOG_FORMATS);
+  return createLogger(level, process.stdout, format);
 }
 
 /** Runs a command that opens `--admin`; that listener failing is the user's to fix, in one line. */

@@ -1,14 +1,18 @@
 // The CLI as users run it: a real process, real files, exit codes and output.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse, parseAllDocuments } from 'yaml';
 import { balancerPoolCrd } from '../../src/api/crd.js';
+import { waitFor } from '../support/wait-for.js';
 
 let dir: string;
+
+const NODE_CLI = [process.execPath, '--import', 'tsx', 'src/cli/main.ts'];
 
 interface Run {
   env?: Record<string, string>;
@@ -17,13 +21,34 @@ interface Run {
 }
 
 function ballast(args: string[], { env = {}, unprivileged = false }: Run = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const node = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args];
+  const node = [...NODE_CLI, ...args];
   const [cmd, ...argv] = unprivileged && process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', ...node] : node;
   return new Promise((resolve) => {
     execFile(cmd, argv, { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/**
+ * A long-running command (`dev`) until its stdout shows `ready`, then SIGTERM; what it printed.
+ * `terminal` runs it on a pseudo-terminal (util-linux `script`), as a person at a shell would.
+ */
+async function logsOf(args: string[], { env = {}, terminal = false }: { env?: Record<string, string>; terminal?: boolean } = {}): Promise<string[]> {
+  const command = [...NODE_CLI, ...args];
+  const [cmd, ...argv] = terminal ? ['script', '-qefc', `exec ${command.map((a) => `'${a}'`).join(' ')}`, '/dev/null'] : command;
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await waitFor(() => out.includes('ballast ready'), 20_000);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  // A terminal ends lines with CR LF and may colour them.
+  return stripVTControlCharacters(out).split(/\r?\n/).filter(Boolean);
 }
 
 /** A usage error: the one line, the pointer to the help, exit 2, nothing on stdout. */
@@ -137,6 +162,32 @@ describe('a mistake on the command line gets one line that says what to do, and 
     } finally {
       holder.close();
     }
+  });
+});
+
+describe('logs', () => {
+  let manifests: string;
+  beforeAll(async () => {
+    manifests = path.join(dir, 'log-manifests');
+    await mkdir(manifests, { recursive: true });
+  });
+  const dev = (...more: string[]) => ['dev', '--manifests', manifests, '--admin', '127.0.0.1:0', ...more];
+  const pretty = /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: admin listening \{"admin":"127\.0\.0\.1:\d+"\}$/;
+  const isJson = (line: string) => (JSON.parse(line) as { name?: string }).name === 'ballast';
+
+  it('are short readable lines on a terminal, JSON lines when piped', async () => {
+    const onTerminal = await logsOf(dev(), { terminal: true });
+    expect(onTerminal[0]).toMatch(pretty);
+    expect(onTerminal).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: ballast ready \{"pools":0\}$/));
+    expect((await logsOf(dev())).every(isJson)).toBe(true);
+  });
+
+  it('--log-format and BALLAST_LOG_FORMAT choose either way; the flag wins', async () => {
+    expect((await logsOf(dev('--log-format', 'pretty')))[0]).toMatch(pretty);
+    expect((await logsOf(dev('--log-format', 'json'), { terminal: true })).every(isJson)).toBe(true);
+    expect((await logsOf(dev(), { env: { BALLAST_LOG_FORMAT: 'pretty' } }))[0]).toMatch(pretty);
+    expect((await logsOf(dev('--log-format', 'json'), { env: { BALLAST_LOG_FORMAT: 'pretty' } })).every(isJson)).toBe(true);
+    expect(await ballast(['dev', '--log-format', 'xml'])).toEqual(usage('--log-format "xml" is not a log format; use one of json, pretty'));
   });
 });
 
