@@ -37,7 +37,11 @@ Commands:
                  --nginx-bin PATH      the nginx binary (default nginx)
                  --debounce-ms MS      quiet time before re-checking (default 200)
   crd          Print the BalancerPool CustomResourceDefinition.
-  demo         Start two demo backends (ports 3000, 3001) and 'ballast dev' on manifests/dev.
+  demo         Start two demo backends (ports 3000, 3001), a spare (3002) that the pool does not use yet,
+               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080.
+                 --admin ADDR      as for dev
+                 --ports LIST      the backends' ports, the spare last (default 3000,3001,3002; they must
+                                   match manifests/dev/web.yaml)
 
 Global options:
   --log-level LEVEL   trace|debug|info|warn|error|fatal|silent (default info, or $BALLAST_LOG_LEVEL)
@@ -100,6 +104,15 @@ function parseAddress(flag: string, value: string): string {
     throw new UsageError(`${flag} ${(err as Error).message}; use HOST:PORT such as 127.0.0.1:9901 (port 0 picks a free one)`);
   }
   return value;
+}
+
+/** `3000,3001,3002`: at least two, as the demo needs a pool backend and a spare. */
+function parsePorts(flag: string, value: string): number[] {
+  const ports = value.split(',').map(Number);
+  if (ports.length < 2 || !ports.every((p) => Number.isInteger(p) && p > 0 && p <= 65535)) {
+    throw new UsageError(`${flag} "${value}" is not a list of two or more ports; use e.g. ${flag} 3000,3001,3002 (the pool's, then the spare)`);
+  }
+  return ports;
 }
 
 /** A folder that may not exist yet (dev mode waits for it) but must not be a file. */
@@ -243,10 +256,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'demo': {
-      const args = parse('demo', rest, { admin: { type: 'string', default: '127.0.0.1:9901' } });
+      const args = parse('demo', rest, { admin: { type: 'string', default: '127.0.0.1:9901' }, ports: { type: 'string' } });
       if (args.values.help) break;
       const admin = parseAddress('--admin', args.values.admin!);
-      const options = { admin, logger: logger(args.values) };
+      const ports = args.values.ports === undefined ? undefined : parsePorts('--ports', args.values.ports);
+      const options = { admin, ports, logger: logger(args.values) };
       const { runDemo } = await import('./demo.js');
       return withAdmin(admin, () => runDemo(options));
     }
