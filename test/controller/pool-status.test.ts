@@ -73,7 +73,7 @@ describe('eventsFor', () => {
     ]);
     const empty = computeDesiredPool(pool(0), undefined, []);
     const degraded = computeStatus({ plan: empty, reports: {}, now: t0 });
-    const problems = [{ reason: 'NoEndpoints', message: 'the pool has no endpoints' }];
+    const problems = [{ reason: 'NoEndpoints' as const, message: 'the pool has no endpoints' }];
     expect(eventsFor({ plan: after, status }, { plan: empty, status: degraded, problems })).toEqual([
       { type: 'Normal', reason: 'BackendsChanged', message: 'removed 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80 (0 in rotation)' },
       { type: 'Warning', reason: 'NoEndpoints', message: 'the pool has no endpoints' },
