@@ -10,6 +10,7 @@ import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
+import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 
 export interface BallastOptions {
@@ -23,6 +24,8 @@ export interface BallastOptions {
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -43,9 +46,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = new ProxyPools({ logger, registry });
+  // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
+  const proxy = new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
   const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
+    openListeners: () => proxy.listeners(),
+    listenerPolicy: opts.listenerPolicy,
+  });
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;

@@ -1,11 +1,12 @@
 // Wires sources, store, queue and reconciler together, as controller-runtime's manager does: store
-// changes become pool keys on the queue; workers reconcile keys; nothing reconciles before every
-// source has synced, or a live pool would be emptied at start by a half-filled store.
+// changes become pool keys on the queue; workers reconcile keys, each within a deadline; nothing
+// reconciles before every source has synced, or a live pool would be emptied at start by a
+// half-filled store.
 import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../admin/metrics.js';
-import type { PoolReconciler } from './pool-reconciler.js';
+import type { Reconciler } from './reconciler.js';
 import type { Source } from './source.js';
 import { serviceKeyOfSlice, type ObjectStore, type StoreChange } from './store.js';
 import { WorkQueue } from './work-queue.js';
@@ -13,11 +14,13 @@ import { WorkQueue } from './work-queue.js';
 export interface ManagerOptions {
   store: ObjectStore;
   sources: readonly Source[];
-  reconciler: PoolReconciler;
+  reconciler: Reconciler;
   logger: Logger;
   metrics?: ControllerMetrics;
   queue?: WorkQueue;
   workers?: number;
+  /** A reconcile still running after this long is aborted (and retried with backoff); default 30 s. */
+  reconcileTimeoutMs?: number;
 }
 
 export class Manager {
@@ -49,9 +52,14 @@ export class Manager {
     this.synced = true;
   }
 
+  /** Queues keys whose outcome another change may have decided (e.g. pools waiting for a listener). */
+  enqueueAll(keys: Iterable<ObjectKey>): void {
+    for (const key of keys) this.enqueue(key);
+  }
+
   /** Re-queues every pool (periodic resync, leadership change). */
   resyncAll(): void {
-    for (const key of this.opts.store.keys('BalancerPool')) this.enqueue(key);
+    this.enqueueAll(this.opts.store.keys('BalancerPool'));
   }
 
   /** Resolves when no key is queued or in flight (backoff timers aside). */
@@ -104,7 +112,7 @@ export class Manager {
       this.staleSince.delete(key);
       const start = performance.now();
       try {
-        const { requeue } = await reconciler.reconcile(key);
+        const { requeue } = await reconciler.reconcile(key, AbortSignal.timeout(this.opts.reconcileTimeoutMs ?? 30_000));
         metrics?.reconciles.inc({ result: requeue ? 'requeue' : 'success' });
         if (requeue) this.queue.addRateLimited(key);
         else this.queue.forget(key);

@@ -71,5 +71,7 @@ endpoints: [{ addresses: [10.0.0.2] }, { addresses: [10.0.0.1] }]
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
     const badFlag = await ballast('controller', '--leader-elect=maybe');
     expect(badFlag).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringContaining('--leader-elect must be true or false') }));
+    const badPolicy = await ballast('controller', '--listener-namespaces', 'shop=9000-8000');
+    expect(badPolicy).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringContaining('ballast: --listener-namespaces "shop=9000-8000": the range 9000-8000 is empty\n') }));
   });
 });
