@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
 import { debugPools } from './admin/debug-pools.js';
+import { readiness } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -60,7 +61,12 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     ? new AdminServer({
         address: opts.admin,
         registry,
-        ready: () => manager.ready && !stopping,
+        readiness: () =>
+          readiness({
+            stopping,
+            ...manager.progress(),
+            listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+          }),
         pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
       })
     : undefined;
@@ -68,7 +74,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   await manager.start();
-  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
   const stop = async () => {
     if (stopping) return;

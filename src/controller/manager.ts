@@ -26,7 +26,8 @@ export interface ManagerOptions {
 export class Manager {
   readonly queue: WorkQueue;
   private synced = false;
-  private stopped = false;
+  /** Pools present at sync whose first successful reconcile is still to come. */
+  private readonly unreconciled = new Set<ObjectKey>();
   private readonly workers: Promise<void>[] = [];
   /** When each queued key first became stale, for the event-to-live latency metric. */
   private readonly staleSince = new Map<ObjectKey, number>();
@@ -36,9 +37,13 @@ export class Manager {
     this.queue = opts.queue ?? new WorkQueue();
   }
 
-  /** True once every source has synced and the first reconcile of every pool has run. */
-  get ready(): boolean {
-    return this.synced && !this.stopped;
+  /**
+   * What readiness waits for: every source synced and the first pass over the pools done, then one
+   * successful reconcile of every pool that was in the store at sync (a reconcile that throws does
+   * not count; pools added later never hold readiness back).
+   */
+  progress(): { synced: boolean; unreconciled: ObjectKey[] } {
+    return { synced: this.synced, unreconciled: [...this.unreconciled].sort() };
   }
 
   async start(): Promise<void> {
@@ -46,9 +51,11 @@ export class Manager {
     store.on('change', this.onChange);
     await Promise.all(sources.map((s) => s.start(store)));
     logger.info({ sources: sources.map((s) => s.name), pools: store.keys('BalancerPool').length }, 'sources synced');
+    for (const key of store.keys('BalancerPool')) this.unreconciled.add(key);
     for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workers.push(this.work());
     this.resyncAll();
     await this.idle();
+    // Only now: a process is not ready before start() has returned (and its caller installed signal handlers).
     this.synced = true;
   }
 
@@ -68,7 +75,6 @@ export class Manager {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.opts.store.off('change', this.onChange);
     this.queue.shutDown();
     await Promise.all(this.workers);
@@ -113,6 +119,7 @@ export class Manager {
       const start = performance.now();
       try {
         const { requeue } = await reconciler.reconcile(key, AbortSignal.timeout(this.opts.reconcileTimeoutMs ?? 30_000));
+        this.unreconciled.delete(key);
         metrics?.reconciles.inc({ result: requeue ? 'requeue' : 'success' });
         if (requeue) this.queue.addRateLimited(key);
         else this.queue.forget(key);
