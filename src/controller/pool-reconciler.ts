@@ -4,6 +4,7 @@ import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import { computeDesiredPool, endpointId, samePlan, type DesiredPool } from '../plan/desired-pool.js';
+import { diffPlans } from '../plan/plan-diff.js';
 import { assignListeners, type ListenerAddress } from '../plan/listener-claims.js';
 import { ANY_NAMESPACE, type ListenerPolicy } from '../plan/listener-policy.js';
 import type { Actuator, ActuatorReport } from './actuator.js';
@@ -153,20 +154,20 @@ export class PoolReconciler implements Reconciler {
 
   private logChange(key: ObjectKey, previous: DesiredPool | undefined, plan: DesiredPool | undefined) {
     if (samePlan(previous, plan)) return;
-    const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
-    const before = new Set(previous?.backends.map(id));
-    const after = new Set(plan?.backends.map(id));
+    const diff = diffPlans(previous, plan);
+    const verb = !plan ? 'pool deleted' : !previous ? 'new pool' : 'pool updated';
     this.logger.info(
       {
         pool: key,
         event: !plan ? 'PoolRemoved' : !previous ? 'PoolAdded' : 'PoolUpdated',
         backends: plan?.backends.length ?? 0,
-        added: [...after].filter((b) => !before.has(b)),
-        removed: [...before].filter((b) => !after.has(b)),
-        listener: plan?.listener ? id(plan.listener) : undefined,
+        added: diff.added,
+        removed: diff.removed,
+        weights: diff.weights.length ? diff.weights : undefined,
+        listener: plan?.listener ? endpointId(plan.listener.address, plan.listener.port) : undefined,
         problems: plan?.problems.length ? plan.problems.map((p) => `${p.reason}: ${p.message}`) : undefined,
       },
-      !plan ? 'pool removed' : !previous ? 'pool added' : 'pool updated',
+      diff.changes.length ? `${verb}: ${diff.changes.join('; ')}` : verb,
     );
   }
 }

@@ -2,7 +2,8 @@
 // Conditions follow metav1.Condition: lastTransitionTime moves only when status flips.
 import { NOT_DEGRADED_REASON, PROBLEMS, READY_REASON, type Problem } from '../api/conditions.js';
 import type { BalancerPoolStatus, Condition } from '../api/schema.js';
-import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
+import type { DesiredPool } from '../plan/desired-pool.js';
+import { diffPlans } from '../plan/plan-diff.js';
 import type { ActuatorReport } from './actuator.js';
 
 export interface StatusInput {
@@ -68,18 +69,12 @@ export interface PoolEvent {
   message: string;
 }
 
-const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
-
 /** What changed between two reconciles, as an operator wants to read it in `kubectl describe`. */
 export function eventsFor(before: { plan?: DesiredPool; status?: BalancerPoolStatus }, after: { plan?: DesiredPool; status: BalancerPoolStatus; problems: Problem[] }): PoolEvent[] {
   const events: PoolEvent[] = [];
-  const was = new Set(before.plan?.backends.map(id));
-  const now = new Set(after.plan?.backends.map(id));
-  const added = [...now].filter((b) => !was.has(b));
-  const removed = [...was].filter((b) => !now.has(b));
-  if (added.length || removed.length) {
-    const parts = [added.length && `added ${added.join(', ')}`, removed.length && `removed ${removed.join(', ')}`].filter(Boolean);
-    events.push({ type: 'Normal', reason: 'BackendsChanged', message: `${parts.join('; ')} (${now.size} in rotation)` });
+  const { backendChanges } = diffPlans(before.plan, after.plan);
+  if (backendChanges.length) {
+    events.push({ type: 'Normal', reason: 'BackendsChanged', message: `${backendChanges.join('; ')} (${after.plan?.backends.length ?? 0} in rotation)` });
   }
   if (after.status.listener && after.status.listener !== before.status?.listener) {
     events.push({ type: 'Normal', reason: 'ListenerOpened', message: `listening on ${after.status.listener}` });

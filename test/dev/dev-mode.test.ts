@@ -73,6 +73,27 @@ describe('ballast dev', () => {
     expect(logs.lines().some((l) => l.event === 'PoolUpdated' && Array.isArray(l.removed) && l.removed.length === 2)).toBe(true);
   });
 
+  it('says in each pool log line what changed: backends, weights, the listener', async () => {
+    const [listen, moved] = [await freePort(), await freePort()];
+    const [p0, p1, p2] = ports;
+    const file = path.join(dir, 'web.yaml');
+    const changeLine = (msg: string) => waitFor(() => logs.messages().find((m) => m === msg), 5000);
+    await writeFile(file, poolYaml('web', listen, [p0, p1]));
+    await start();
+    const first = [p0, p1].sort((a, b) => a - b);
+    await changeLine(`new pool: added 127.0.0.1:${first[0]}, 127.0.0.1:${first[1]}; listener opened 127.0.0.1:${listen}`);
+
+    await writeFile(file, poolYaml('web', listen, [p0, p1, p2]).replace(`port: ${p0} }`, `port: ${p0}, weight: 3 }`));
+    await changeLine(`pool updated: added 127.0.0.1:${p2}; 127.0.0.1:${p0} weight 1→3`);
+
+    await writeFile(file, poolYaml('web', moved, [p1, p2]).replace(`port: ${p2} }`, `port: ${p2}, weight: 3 }`));
+    await changeLine(`pool updated: removed 127.0.0.1:${p0}; 127.0.0.1:${p2} weight 1→3; listener moved ${listen}→${moved}`);
+
+    await unlink(file);
+    const rest = [p1, p2].sort((a, b) => a - b);
+    await changeLine(`pool deleted: removed 127.0.0.1:${rest[0]}, 127.0.0.1:${rest[1]}; listener closed 127.0.0.1:${moved}`);
+  });
+
   it('follows a Kubernetes ConfigMap volume ..data symlink swap', async () => {
     const listen = await freePort();
     // kubelet's AtomicWriter layout: ..<ts>/web.yaml, ..data -> ..<ts>, web.yaml -> ..data/web.yaml
