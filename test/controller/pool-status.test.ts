@@ -54,6 +54,16 @@ describe('computeStatus', () => {
     ]);
   });
 
+  it.each(['ListenerConflict', 'ListenerNotAllowed'] as const)('is not Ready with backends while its listener is refused (%s)', (reason) => {
+    const plan = computeDesiredPool(pool(2), undefined, []);
+    const refused = { ...plan, listener: undefined, problems: [{ reason, message: 'listener 0.0.0.0:8080 is taken' }] };
+    const s = computeStatus({ plan: refused, reports: {}, generation: 1, now: t0 });
+    expect(s.conditions?.map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
+      ['Ready', 'False', reason, 'listener 0.0.0.0:8080 is taken'],
+      ['Degraded', 'True', reason, 'listener 0.0.0.0:8080 is taken'],
+    ]);
+  });
+
   it('is not Ready without endpoints', () => {
     const plan = computeDesiredPool(pool(0), undefined, []);
     const s = computeStatus({ plan, reports: {}, generation: 1, now: t0 });
