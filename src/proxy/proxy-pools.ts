@@ -108,13 +108,18 @@ export class ProxyPools implements Actuator {
       listener = await open().catch((err: NodeJS.ErrnoException) => {
         // Same port, other address (127.0.0.1 → 0.0.0.0): the old socket holds the port, so it must stop
         // accepting first. Its in-flight requests still finish.
+        // `wanted` stays: the pool still holds the port for other pools' claims while it re-opens.
         if (err.code !== 'EADDRINUSE' || !old || !old.address.endsWith(`:${port}`)) throw err;
         this.#retire({ listener: old }, drainMs);
-        entry.listener = entry.wanted = undefined;
-        this.#onListenerClosed();
+        entry.listener = undefined;
         return open();
       });
     } catch (err) {
+      if (old && !entry.listener) {
+        // The old listener was closed for a re-open that failed: the pool holds nothing now.
+        entry.wanted = undefined;
+        this.#onListenerClosed();
+      }
       const e = err as NodeJS.ErrnoException;
       entry.problem = { reason: 'ListenerFailed', message: `cannot listen on ${endpointId(address, port)}: ${e.code ?? e.message}` };
       this.#logger.warn({ pool: plan.key, listener: endpointId(address, port), err: e.message }, 'listener failed');
