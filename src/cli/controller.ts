@@ -5,6 +5,7 @@ import { LeaderElector } from '../controller/leader-elector.js';
 import { StatusWriter } from '../controller/status-writer.js';
 import type { BackoffOptions } from '../controller/work-queue.js';
 import type { Logger } from '../log.js';
+import type { ListenerPolicy } from '../plan/listener-policy.js';
 import { KubeClient, loadKubeConfig } from '../sources/kube/kube-client.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { describeFileError, UsageError } from './errors.js';
@@ -16,6 +17,8 @@ export interface ControllerOptions {
   kubeconfig?: string;
   namespace?: string;
   pool?: string;
+  /** Which namespaces' pools may open listeners, on which ports (`--listener-namespaces`). */
+  listenerNamespaces: ListenerPolicy;
   admin: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
@@ -74,6 +77,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],
+    listenerPolicy: o.listenerNamespaces,
     leader: !o.leaderElect,
     shutdown: { acceptDelayMs: o.shutdownDelaySeconds * 1000, graceMs: 25_000 },
   });

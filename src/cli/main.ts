@@ -19,6 +19,9 @@ Commands:
                  --kubeconfig FILE   default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
                  --namespace NS      only this namespace (default: all)
                  --pool NAME         only this BalancerPool (sidecar); needs --namespace
+                 --listener-namespaces LIST      namespaces whose pools may open listeners, and on which ports:
+                                                 NS[=PORT|=LOW-HIGH],... (* for any namespace; default: --namespace,
+                                                 else the controller's own, $POD_NAMESPACE or ballast-system)
                  --admin ADDR        admin listener (default 127.0.0.1:9901; 0.0.0.0:9901 in a Pod for probes)
                  --leader-elect=false            for a single replica or a sidecar (default true)
                  --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE or ballast-system)
@@ -180,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
         kubeconfig: { type: 'string' },
         namespace: { type: 'string' },
         pool: { type: 'string' },
+        'listener-namespaces': { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
         'leader-elect': { type: 'string', default: 'true' },
         'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'ballast-system' },
@@ -191,10 +195,18 @@ async function main(argv: string[]): Promise<number> {
       const v = args.values;
       if (v.pool && !v.namespace) throw new UsageError('--pool needs --namespace: a sidecar balances one pool of one namespace');
       const admin = parseAddress('--admin', v.admin!);
+      const { parseListenerPolicy } = await import('../plan/listener-policy.js');
+      let listenerNamespaces;
+      try {
+        listenerNamespaces = parseListenerPolicy(v['listener-namespaces'] ?? v.namespace ?? process.env.POD_NAMESPACE ?? 'ballast-system');
+      } catch (err) {
+        throw new UsageError(`--listener-namespaces ${(err as Error).message}`);
+      }
       const options = {
         kubeconfig: v.kubeconfig,
         namespace: v.namespace,
         pool: v.pool,
+        listenerNamespaces,
         admin,
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
         leaderElectionNamespace: v['leader-election-namespace']!,

@@ -42,7 +42,7 @@ async function logsOf(args: string[], { env = {}, terminal = false }: { env?: Re
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    await waitFor(() => out.includes('ballast ready'), 20_000);
+    await waitFor(() => out.includes('ballast started'), 20_000);
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -123,6 +123,7 @@ describe('a mistake on the command line gets one line that says what to do, and 
     [['controller', '--leader-elect=maybe'], '--leader-elect "maybe" is not true or false; use --leader-elect=true or --leader-elect=false'],
     [['controller', '--resync-period', 'soon'], '--resync-period "soon" is not a number >= 0'],
     [['controller', '--pool', 'web'], '--pool needs --namespace: a sidecar balances one pool of one namespace'],
+    [['controller', '--listener-namespaces', 'shop=9000-8000'], '--listener-namespaces "shop=9000-8000": the range 9000-8000 is empty'],
   ])('ballast %j', async (args, line) => {
     expect(await ballast(args)).toEqual(usage(line));
   });
@@ -178,7 +179,7 @@ describe('logs', () => {
   it('are short readable lines on a terminal, JSON lines when piped', async () => {
     const onTerminal = await logsOf(dev(), { terminal: true });
     expect(onTerminal[0]).toMatch(pretty);
-    expect(onTerminal).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: ballast ready \{"pools":0\}$/));
+    expect(onTerminal).toContainEqual(expect.stringMatching(/^\[[\d:.]+\] INFO: ballast started \{"pools":0\}$/));
     expect((await logsOf(dev())).every(isJson)).toBe(true);
   });
 
