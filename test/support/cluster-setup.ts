@@ -7,11 +7,14 @@ import { CLUSTER_ENV, kubectl } from './cluster.js';
 const holder = globalThis as { ballastControlPlane?: ControlPlane };
 
 export async function setup(): Promise<void> {
-  const cp = await ControlPlane.start();
+  const cp = await ControlPlane.start({
+    beforeControllerManager: async (info) => {
+      process.env[CLUSTER_ENV] = JSON.stringify(info);
+      await kubectl(['apply', '-k', 'crds']);
+      await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/balancerpools.ballast.dev']);
+    },
+  });
   holder.ballastControlPlane = cp;
-  process.env[CLUSTER_ENV] = JSON.stringify(cp.info);
-  await kubectl(['apply', '-k', 'crds']);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/balancerpools.ballast.dev']);
 }
 
 export async function teardown(): Promise<void> {

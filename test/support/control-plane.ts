@@ -42,6 +42,11 @@ export interface ControlPlaneOptions {
   /** kube-apiserver's port on 127.0.0.1; a free one by default. */
   port?: number;
   binDir?: string;
+  /**
+   * Runs once kube-apiserver is ready, before kube-controller-manager starts: CRDs installed here
+   * are known to its garbage collector at once (it discovers new resources only every 30 s).
+   */
+  beforeControllerManager?: (info: ClusterInfo) => Promise<void>;
 }
 
 const AUDIT_POLICY = {
@@ -267,6 +272,7 @@ export class ControlPlane {
       await cp.apiServer.start();
       await writeKubeconfig(info.adminKubeconfig, info, info.adminToken);
       await writeKubeconfig(path.join(dir, 'kube-controller-manager.kubeconfig'), info, kcmToken);
+      await opts.beforeControllerManager?.(info);
       cp.controllerManager.start();
       return cp;
     } catch (err) {
