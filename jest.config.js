@@ -13,4 +13,7 @@ export default {
     }],
   },
   testTimeout: 30000,
+  // One real control plane (etcd, kube-apiserver, kube-controller-manager) for the whole run.
+  globalSetup: '<rootDir>/test/support/jest-global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/jest-global-teardown.mjs',
 };

@@ -115,7 +115,10 @@ export const balancerPoolSpecSchema = z
   .refine((s) => (s.service === undefined) !== (s.endpoints === undefined), {
     message: 'exactly one of spec.service and spec.endpoints must be set',
   })
-  .meta({ 'x-kubernetes-validations': [{ rule: 'has(self.service) != has(self.endpoints)', message: 'exactly one of spec.service and spec.endpoints must be set' }] });
+  .meta({
+    description: 'Where the backends come from (spec.service or spec.endpoints) and how traffic is balanced across them.',
+    'x-kubernetes-validations': [{ rule: 'has(self.service) != has(self.endpoints)', message: 'exactly one of spec.service and spec.endpoints must be set' }],
+  });
 
 const conditionSchema = z.object({
   type: z.string(),

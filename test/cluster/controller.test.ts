@@ -1,43 +1,44 @@
-// Cluster mode end to end: the controller talks to the test API server only through
-// @kubernetes/client-node over HTTP; kubectl applies the CRD and the pool; real backends on loopback.
-import { execFile } from 'node:child_process';
+// Cluster mode end to end against the real control plane: the controller authenticates as the
+// ServiceAccount manifests/ ships (so its RBAC is what is enforced), in a namespace of its own;
+// kubectl applies the pool. The API server refuses loopback addresses in EndpointSlices, so slices
+// carry TEST-NET addresses and the proxy's live pool is what is checked; real traffic goes through
+// a pool with static loopback endpoints.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
 import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
-import { KubeApiServer } from '../support/kube-apiserver.js';
+import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, kubectl, type KubeObject } from '../support/cluster.js';
+import { ApiServer, compactEtcd, writeKubeconfig } from '../support/control-plane.js';
 import { servedBy, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
 import { captureLogs } from '../support/log-capture.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
-const run = promisify(execFile);
-const POOLS = '/apis/ballast.dev/v1alpha1/namespaces/default/balancerpools';
-const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
-
+const admin = new KubeAdmin();
 let work: string;
-let kubeconfig: string;
-let api: KubeApiServer;
+let ns: string;
+let identity: { kubeconfig: string; user: string; token: string };
 let ports: number[] = [];
 let closeBackends: () => Promise<void>;
 const controllers: Controller[] = [];
+const closers: (() => Promise<void>)[] = [];
 
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout } = await run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', path.join(work, 'cache'), ...args], { timeout: 20_000 });
-  return stdout;
-}
+const POOLS = () => `/apis/ballast.dev/v1alpha1/namespaces/${ns}/balancerpools`;
+const SLICES = () => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
 
 async function controller(extra: Partial<ControllerOptions> = {}): Promise<Controller> {
   const c = await startController({
-    kubeconfig,
+    kubeconfig: identity.kubeconfig,
+    namespace: ns,
     admin: '127.0.0.1:0',
     leaderElect: false,
-    leaderElectionNamespace: 'default',
+    leaderElectionNamespace: ns,
     leaderElectionId: 'ballast-test',
-    listenerNamespaces: parseListenerPolicy('default'),
+    listenerNamespaces: parseListenerPolicy(ns),
     resyncSeconds: 0,
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,
@@ -48,34 +49,42 @@ async function controller(extra: Partial<ControllerOptions> = {}): Promise<Contr
   return c;
 }
 
-function slice(name: string, endpoints: { port: number; ready?: boolean; serving?: boolean; terminating?: boolean }[], portName = 'http') {
+/** One slice of Service `web`; each endpoint one TEST-NET-3 address, all on port 8080. */
+function slice(name: string, endpoints: { ip: number; ready?: boolean; serving?: boolean; terminating?: boolean }[], portName = 'http', port = 8080) {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+    metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': 'web' } },
     addressType: 'IPv4',
-    // One address, one port per backend would need one slice per port; loopback backends differ by port,
-    // so each slice here carries one backend port.
-    ports: [{ name: portName, port: endpoints[0]?.port ?? 1, protocol: 'TCP' }],
-    endpoints: endpoints.map((e) => ({ addresses: ['127.0.0.1'], conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
+    ports: [{ name: portName, port, protocol: 'TCP' }],
+    endpoints: endpoints.map((e) => ({ addresses: [`203.0.113.${e.ip}`], conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
   };
 }
 
-const pool = (listen: number, extra: Record<string, unknown> = {}) => ({
+const pool = (listen: number, spec: Record<string, unknown> = { service: { name: 'web', port: 'http' } }, name = 'web') => ({
   apiVersion: 'ballast.dev/v1alpha1',
   kind: 'BalancerPool',
-  metadata: { name: 'web', namespace: 'default' },
-  spec: { service: { name: 'web', port: 'http' }, listener: { address: '127.0.0.1', port: listen }, ...extra },
+  metadata: { name, namespace: ns },
+  spec: { ...spec, listener: { address: '127.0.0.1', port: listen } },
 });
 
-const status = () => api.get(`${POOLS}/web`)?.status as
-  | { observedGeneration?: number; backends?: { ready: number; total: number }; conditions?: { type: string; status: string; reason: string }[]; listener?: string }
-  | undefined;
-const condition = (type: string) => status()?.conditions?.find((c) => c.type === type);
+/** The backends the pool's proxy routes to now (active ones), sorted. */
+const live = (c: Controller, name = 'web') =>
+  (c.app.proxy.snapshot()[`${ns}/${name}`]?.backends ?? [])
+    .filter((b) => b.state === 'active')
+    .map((b) => b.backend)
+    .sort();
+const at = (...ips: number[]) => ips.map((ip) => `203.0.113.${ip}:8080`).sort();
+const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
+
+type PoolStatus = { observedGeneration?: number; backends?: { ready: number; total: number }; conditions?: { type: string; status: string; reason: string }[]; listener?: string };
+const status = async (name = 'web') => ((await admin.get<KubeObject>(`${POOLS()}/${name}`))?.status ?? undefined) as PoolStatus | undefined;
+const condition = async (type: string) => (await status())?.conditions?.find((c) => c.type === type);
+const events = async () => admin.list<{ reason: string; message: string; involvedObject: { name: string } }>(`/api/v1/namespaces/${ns}/events`);
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ballast-cluster-'));
-  ({ ports, close: closeBackends } = await startDemoBackends(3));
+  ({ ports, close: closeBackends } = await startDemoBackends(2));
 });
 
 afterAll(async () => {
@@ -84,132 +93,189 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  api = await KubeApiServer.start({ bookmarkIntervalMs: 60_000 });
-  kubeconfig = path.join(work, 'kubeconfig');
-  await api.writeKubeconfig(kubeconfig);
-  await kubectl('apply', '-f', path.resolve('crds/balancerpool.yaml'));
+  ns = await createNamespace(admin, 'cluster');
+  identity = await controllerIdentity(admin, ns, work);
 });
 
 afterEach(async () => {
   await Promise.all(controllers.splice(0).map((c) => c.stop()));
-  await api.stop();
+  for (const close of closers.splice(0).reverse()) await close();
+  await deleteNamespace(admin, ns);
 });
 
-describe('ballast controller', () => {
+describe('ballast controller on a real API server', () => {
   it('serves a pool applied with kubectl, follows endpoint changes, writes status and Events, and closes on delete', async () => {
     const listen = await freePort();
-    // Two slices of one Service: one backend each (loopback backends differ by port).
-    api.apply(slice('web-a', [{ port: ports[0] }]));
-    api.apply(slice('web-b', [{ port: ports[1] }]));
+    // Two slices of one Service.
+    await admin.apply(slice('web-a', [{ ip: 1 }]));
+    await admin.apply(slice('web-b', [{ ip: 2 }]));
     await writeFile(path.join(work, 'pool.yaml'), JSON.stringify(pool(listen)));
-    await kubectl('apply', '-f', path.join(work, 'pool.yaml'));
-    await controller();
+    await kubectl(['apply', '-n', ns, '-f', path.join(work, 'pool.yaml')]);
+    const c = await controller();
 
-    await waitFor(() => servedBy(listen, [ports[0], ports[1]]), 10_000);
-    await waitFor(() => status()?.backends?.ready === 2 && condition('Ready')?.status === 'True', 5000);
-    expect(status()).toEqual(expect.objectContaining({ observedGeneration: 1, backends: { ready: 2, total: 2 }, listener: `127.0.0.1:${listen}` }));
-    expect(await kubectl('get', 'bp')).toMatch(new RegExp(`web\\s+RoundRobin\\s+2\\s+2\\s+127\\.0\\.0\\.1:${listen}\\s+BackendsAvailable`));
+    await waitFor(() => same(live(c), at(1, 2)), 10_000);
+    expect(await refused(listen)).toBe(false);
+    await waitFor(async () => (await status())?.backends?.ready === 2 && (await condition('Ready'))?.status === 'True', 5000);
+    expect(await status()).toEqual(expect.objectContaining({ observedGeneration: 1, backends: { ready: 2, total: 2 }, listener: `127.0.0.1:${listen}` }));
+    expect(await kubectl(['get', 'bp', '-n', ns])).toMatch(new RegExp(`web\\s+RoundRobin\\s+2\\s+2\\s+127\\.0\\.0\\.1:${listen}\\s+BackendsAvailable`));
 
     // Scale up, then one not ready and one terminating: only the ready one serves.
-    api.apply(slice('web-c', [{ port: ports[2] }]));
-    await waitFor(() => servedBy(listen, ports), 10_000);
-    api.apply(slice('web-a', [{ port: ports[0], ready: false }]));
-    api.apply(slice('web-b', [{ port: ports[1], ready: false, serving: true, terminating: true }]));
-    await waitFor(() => servedBy(listen, [ports[2]]), 10_000);
-    await waitFor(() => status()?.backends?.ready === 1 && status()?.backends?.total === 3, 5000);
+    await admin.apply(slice('web-c', [{ ip: 3 }]));
+    await waitFor(() => same(live(c), at(1, 2, 3)), 10_000);
+    await admin.apply(slice('web-a', [{ ip: 1, ready: false }]));
+    await admin.apply(slice('web-b', [{ ip: 2, ready: false, serving: true, terminating: true }]));
+    await waitFor(() => same(live(c), at(3)), 10_000);
+    await waitFor(async () => (await status())?.backends?.ready === 1 && (await status())?.backends?.total === 3, 5000);
     // Nothing ready: the serving-but-terminating one takes the traffic (KEP-1669).
-    api.apply(slice('web-c', [{ port: ports[2], ready: false }]));
-    await waitFor(() => servedBy(listen, [ports[1]]), 10_000);
-    await waitFor(() => condition('Ready')?.status === 'True' && status()?.backends?.ready === 0, 5000);
+    await admin.apply(slice('web-c', [{ ip: 3, ready: false }]));
+    await waitFor(() => same(live(c), at(2)), 10_000);
+    await waitFor(async () => (await condition('Ready'))?.status === 'True' && (await status())?.backends?.ready === 0, 5000);
 
-    const events = api.list('/api/v1/namespaces/default/events') as unknown as { reason: string; message: string; involvedObject: { name: string } }[];
-    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['BackendsChanged', 'ListenerOpened']));
+    expect((await events()).map((e) => e.reason)).toEqual(expect.arrayContaining(['BackendsChanged', 'ListenerOpened']));
+    // The field selectors kubectl describe uses find them.
+    expect(await kubectl(['describe', 'bp', 'web', '-n', ns])).toMatch(/Events:[\s\S]*ListenerOpened/);
 
-    await kubectl('delete', 'bp', 'web');
+    await kubectl(['delete', 'bp', 'web', '-n', ns]);
     await waitFor(() => refused(listen), 10_000);
   });
 
   it('reports a service port that does not exist, and follows the port when it moves', async () => {
     const listen = await freePort();
-    api.apply(slice('web-a', [{ port: ports[0] }], 'web'));
-    api.apply(pool(listen));
-    await controller();
-    await waitFor(() => condition('Degraded')?.reason === 'ServicePortNotFound', 10_000);
-    expect(condition('Ready')).toEqual(expect.objectContaining({ status: 'False', reason: 'ServicePortNotFound' }));
-
-    api.apply(slice('web-a', [{ port: ports[0] }], 'http'));
-    await waitFor(() => servedBy(listen, [ports[0]]), 10_000);
-    await waitFor(() => condition('Degraded')?.status === 'False', 5000);
-    api.apply(slice('web-a', [{ port: ports[1] }], 'http'));
-    await waitFor(() => servedBy(listen, [ports[1]]), 10_000);
-    // One backend swapped for another leaves status as it was, but is worth an Event.
-    const events = () => api.list('/api/v1/namespaces/default/events') as unknown as { reason: string; message: string }[];
-    await waitFor(() => events().some((e) => e.reason === 'BackendsChanged' && e.message === `added 127.0.0.1:${ports[1]}; removed 127.0.0.1:${ports[0]} (1 in rotation)`), 5000);
-  });
-
-  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and an API outage', async () => {
-    const listen = await freePort();
-    api.apply(slice('web-a', [{ port: ports[0] }]));
-    api.apply(slice('web-b', [{ port: ports[1] }]));
-    api.apply(pool(listen));
+    await admin.apply(slice('web-a', [{ ip: 1 }], 'web'));
+    await admin.apply(pool(listen));
     const c = await controller();
-    await waitFor(() => servedBy(listen, [ports[0], ports[1]]), 10_000);
+    await waitFor(async () => (await condition('Degraded'))?.reason === 'ServicePortNotFound', 10_000);
+    expect(await condition('Ready')).toEqual(expect.objectContaining({ status: 'False', reason: 'ServicePortNotFound' }));
 
-    api.dropWatches();
-    api.apply(slice('web-c', [{ port: ports[2] }]));
-    await waitFor(() => servedBy(listen, ports), 10_000);
-
-    // History expires while the watches are down; web-a is deleted in the gap: the relist must drop it.
-    await api.pause();
-    api.expireHistory();
-    api.delete(`${SLICES}/web-a`);
-    await api.resume();
-    await waitFor(() => servedBy(listen, [ports[1], ports[2]]), 15_000);
-    expect(c.app.store.keys('EndpointSlice').sort()).toEqual(['default/web-b', 'default/web-c']);
-
-    // The proxy kept serving the last known backends throughout the outage.
-    await api.pause();
-    expect(await servedBy(listen, [ports[1], ports[2]])).toBe(true);
-    await api.resume();
-    api.delete(`${SLICES}/web-c`);
-    await waitFor(() => servedBy(listen, [ports[1]]), 15_000);
+    await admin.apply(slice('web-a', [{ ip: 1 }], 'http'));
+    await waitFor(() => same(live(c), at(1)), 10_000);
+    await waitFor(async () => (await condition('Degraded'))?.status === 'False', 5000);
+    await admin.apply(slice('web-a', [{ ip: 2 }], 'http'));
+    await waitFor(() => same(live(c), at(2)), 10_000);
+    // One backend swapped for another leaves status as it was, but is worth an Event.
+    const message = `added 203.0.113.2:8080; removed 203.0.113.1:8080 (1 in rotation)`;
+    await waitFor(async () => (await events()).some((e) => e.reason === 'BackendsChanged' && e.message === message), 5000);
   });
 
-  it('retries a status write refused with 409 Conflict', async () => {
+  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and an API server restart', async () => {
+    // A kube-apiserver of this test's own on the shared etcd (stopping the shared one would stop
+    // every suite), behind our TCP proxy for the faults a server does not make by itself.
+    const info = clusterInfo();
+    const server = new ApiServer(info, await freePort(), `kube-apiserver-${ns}`);
+    await server.start();
+    closers.push(() => server.stop());
+    const proxy = await TcpProxy.start(server.port);
+    closers.push(() => proxy.close());
+    const kubeconfig = path.join(work, `${ns}-proxied.kubeconfig`);
+    await writeKubeconfig(kubeconfig, { server: proxy.url, caFile: info.caFile }, identity.token, ns);
+    const audit = path.join(info.dir, `kube-apiserver-${ns}-audit.log`);
+    const lists = () => auditedRequests(identity.user, audit).filter((r) => r.verb === 'list' && r.resource === 'endpointslices').length;
+
     const listen = await freePort();
-    api.apply(slice('web-a', [{ port: ports[0] }]));
-    api.failNext({ method: 'PATCH', pathIncludes: '/balancerpools/web/status' }, 409, 2);
-    api.apply(pool(listen));
-    await controller();
-    await waitFor(() => condition('Ready')?.status === 'True', 10_000);
-    const patches = api.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/web/status'));
-    expect(patches.length).toBeGreaterThanOrEqual(3);
+    await admin.apply(slice('web-a', [{ ip: 1 }]));
+    await admin.apply(slice('web-b', [{ ip: 2 }]));
+    await admin.apply(pool(listen));
+    const c = await controller({ kubeconfig });
+    await waitFor(() => same(live(c), at(1, 2)), 10_000);
+
+    proxy.drop();
+    await admin.apply(slice('web-c', [{ ip: 3 }]));
+    await waitFor(() => same(live(c), at(1, 2, 3)), 10_000);
+
+    // The watches are down while web-a is deleted and etcd compacts past every resourceVersion the
+    // controller has seen: resuming, its slice watch meets 410 Gone and must relist to drop web-a.
+    proxy.refuse();
+    const listsBefore = lists();
+    await admin.delete(`${SLICES()}/web-a`);
+    await admin.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bump', namespace: ns } });
+    await compactEtcd(info);
+    proxy.resume();
+    await waitFor(() => same(live(c), at(2, 3)), 15_000);
+    expect(c.app.store.keys('EndpointSlice').sort()).toEqual([`${ns}/web-b`, `${ns}/web-c`]);
+    expect(lists()).toBeGreaterThan(listsBefore);
+
+    // The API server goes away: the proxy keeps serving the last known backends.
+    await server.stop();
+    expect(same(live(c), at(2, 3))).toBe(true);
+    expect(await refused(listen)).toBe(false);
+    await server.start();
+    await admin.delete(`${SLICES()}/web-c`);
+    await waitFor(() => same(live(c), at(2)), 15_000);
+  });
+
+  it('retries status writes refused with 409 Conflict, and uses every verb the shipped RBAC grants', async () => {
+    // Slow the controller's API traffic down so its view of the pool lags, then write the pool
+    // while the controller writes its status: its conditional patches meet real conflicts.
+    const info = clusterInfo();
+    const proxy = await TcpProxy.start(Number(new URL(info.server).port));
+    closers.push(() => proxy.close());
+    const kubeconfig = path.join(work, `${ns}-slow.kubeconfig`);
+    await writeKubeconfig(kubeconfig, { server: proxy.url, caFile: info.caFile }, identity.token, ns);
+    const timings = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
+    const listen = await freePort();
+    await admin.apply(slice('web-a', [{ ip: 1 }]));
+    await admin.apply(pool(listen, { service: { name: 'web', port: 'http' }, nginx: { configMap: 'web-nginx' } }));
+    const c = await controller({ kubeconfig, leaderElect: true, leaseTimings: timings, identity: 'replica-a' });
+    await waitFor(async () => (await condition('Ready'))?.status === 'True', 10_000);
+    await waitFor(() => admin.get(`/api/v1/namespaces/${ns}/configmaps/web-nginx`), 10_000);
+
+    proxy.delayMs = 200;
+    const conflicts = () => auditedRequests(identity.user).filter((r) => r.resource === 'balancerpools' && r.subresource === 'status' && r.code === 409).length;
+    for (let i = 0; conflicts() === 0; i++) {
+      if (i > 200) throw new Error('no status write met a conflict');
+      await admin.apply(slice('web-a', [{ ip: 1, ready: i % 2 === 0 }]));
+      await admin.request('PATCH', `${POOLS()}/web`, { metadata: { labels: { churn: String(i) } } }, 'application/merge-patch+json');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    proxy.delayMs = 0;
+    await admin.apply(slice('web-a', [{ ip: 1 }, { ip: 2 }]));
+    await waitFor(async () => (await status())?.backends?.ready === 2, 15_000);
+    const upstream = async () => Object.values((await admin.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/configmaps/web-nginx`))?.data ?? {}).join('');
+    await waitFor(async () => (await upstream()).includes('203.0.113.2:8080'), 10_000);
+    // Dropping spec.nginx deletes the ConfigMap.
+    await admin.apply(pool(listen));
+    await waitFor(async () => (await admin.get(`/api/v1/namespaces/${ns}/configmaps/web-nginx`)) === undefined, 10_000);
+    expect(c.elector!.isLeader).toBe(true);
+
+    // Every (group, resource, verb) the shipped ClusterRole and Role grant was used, and nothing was refused.
+    type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+    const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve('manifests')])).map((d) => d.toJS() as { kind: string; rules?: Rule[] });
+    const granted = rendered
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) => o.rules!)
+      .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g} ${res} ${v}`))));
+    expect(granted.length).toBeGreaterThan(0);
+    const used = auditedRequests(identity.user);
+    const usedKeys = new Set(used.map((u) => `${u.apiGroup} ${u.resource}${u.subresource ? `/${u.subresource}` : ''} ${u.verb}`));
+    expect(granted.filter((g) => !usedKeys.has(g))).toEqual([]);
+    expect(used.filter((u) => u.code === 403)).toEqual([]);
   });
 
   it('lets only the Lease holder write; a stopped leader hands over within the lease duration while both proxies serve', async () => {
     const timings = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
     const [l1, l2] = [await freePort(), await freePort()];
-    api.apply(slice('web-a', [{ port: ports[0] }]));
+    // Static loopback endpoints: real traffic (EndpointSlices may not name loopback addresses).
+    const endpoints = { endpoints: [{ address: '127.0.0.1', port: ports[0] }] };
     // One pool per replica's listener would conflict across processes on one host, so each replica
     // gets its own pool; both pools' statuses show which replica writes.
-    api.apply(pool(l1));
-    api.apply({ ...pool(l2), metadata: { name: 'web2', namespace: 'default' } });
-    const a = await controller({ leaderElect: true, leaseTimings: timings, identity: 'replica-a', namespace: 'default', pool: 'web' });
-    const b = await controller({ leaderElect: true, leaseTimings: timings, identity: 'replica-b', namespace: 'default', pool: 'web2' });
+    await admin.apply(pool(l1, endpoints));
+    await admin.apply(pool(l2, endpoints, 'web2'));
+    const a = await controller({ leaderElect: true, leaseTimings: timings, identity: 'replica-a', pool: 'web' });
+    const b = await controller({ leaderElect: true, leaseTimings: timings, identity: 'replica-b', pool: 'web2' });
     await waitFor(() => a.elector!.isLeader !== b.elector!.isLeader, 5000);
     const [leader, follower] = a.elector!.isLeader ? [a, b] : [b, a];
     const leaderPool = leader === a ? 'web' : 'web2';
     const followerPool = leader === a ? 'web2' : 'web';
-    await waitFor(() => api.get(`${POOLS}/${leaderPool}`)?.status, 10_000);
+    await waitFor(() => status(leaderPool), 10_000);
     // The follower serves its pool but writes nothing.
-    await waitFor(() => servedBy(leader === a ? l2 : l1, [ports[0]]), 10_000);
-    expect(api.get(`${POOLS}/${followerPool}`)?.status).toBeUndefined();
-    expect(api.get('/apis/coordination.k8s.io/v1/namespaces/default/leases/ballast-test')?.spec).toEqual(
+    const followerPort = leader === a ? l2 : l1;
+    await waitFor(() => servedBy(followerPort, [ports[0]]), 10_000);
+    expect(await status(followerPool)).toBeUndefined();
+    expect((await admin.get<{ spec: unknown }>(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/ballast-test`))?.spec).toEqual(
       expect.objectContaining({ holderIdentity: leader === a ? 'replica-a' : 'replica-b' }),
     );
 
     // Traffic through the follower's proxy runs across the handover and must not fail once.
-    const followerPort = leader === a ? l2 : l1;
     let sent = 0;
     let failed = 0;
     let handedOver = false;
@@ -225,7 +291,7 @@ describe('ballast controller', () => {
     controllers.splice(controllers.indexOf(leader), 1);
     await waitFor(() => follower.elector!.isLeader, timings.leaseDurationMs + 2000);
     expect(Date.now() - stoppedAt).toBeLessThan(timings.leaseDurationMs + 2000);
-    await waitFor(() => api.get(`${POOLS}/${followerPool}`)?.status, 10_000);
+    await waitFor(() => status(followerPool), 10_000);
     handedOver = true;
     await load;
     expect(sent).toBeGreaterThan(0);

@@ -1,0 +1,2 @@
+import { setup } from "./jest-global.mjs";
+export default setup;
