@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { startBallast, type Ballast } from '../app.js';
-import { ConfigMapWriter } from '../controller/configmap-writer.js';
-import { LeaderElector } from '../controller/leader-elector.js';
-import { StatusWriter } from '../controller/status-writer.js';
+import { ConfigMapWriter } from '../cluster/configmap-writer.js';
+import { EventRecorder } from '../cluster/event-recorder.js';
+import { LeaderElector } from '../cluster/leader-elector.js';
+import { StatusWriter } from '../cluster/status-writer.js';
 import type { BackoffOptions } from '../controller/work-queue.js';
 import type { Logger } from '../log.js';
 import type { ListenerPolicy } from '../plan/listener-policy.js';
@@ -59,7 +60,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const { logger } = o;
   const client = new KubeClient(kubeConfig(o.kubeconfig));
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
-  const status = new StatusWriter({ client, logger, instance: identity });
+  const status = new StatusWriter({ client, logger, instance: identity, events: new EventRecorder({ client, logger }) });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
   let requeue: (key: string) => void = () => {};
   const source = new KubeSource({

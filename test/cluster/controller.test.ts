@@ -228,6 +228,11 @@ describe('ballast controller on a real API server', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     proxy.delayMs = 0;
+    // The same change twice is one Event whose count goes up (a patch).
+    for (const ready of [false, true, false, true]) {
+      await admin.apply(slice('web-a', [{ ip: 1, ready }]));
+      await waitFor(() => same(live(c), ready ? at(1) : []), 10_000);
+    }
     await admin.apply(slice('web-a', [{ ip: 1 }, { ip: 2 }]));
     await waitFor(async () => (await status())?.backends?.ready === 2, 15_000);
     const upstream = async () => Object.values((await admin.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/configmaps/web-nginx`))?.data ?? {}).join('');

@@ -2,40 +2,78 @@
 // sees plain JSON objects and the small KubeClient interface, so cluster logic is testable and the
 // client library can change under it.
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, PLURAL, VERSION } from '../../api/schema.js';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../api/schema.js';
 
 export type Json = Record<string, unknown>;
 
-/** An API error with the HTTP status, so callers can tell conflict from not-found from outage. */
+/** What a call was doing, for error messages that say which permission or object is missing. */
+export interface ApiCall {
+  verb: string;
+  /** Resource as RBAC names it: `endpointslices.discovery.k8s.io`, `balancerpools/status.ballast.dev`, `leases.coordination.k8s.io`. */
+  resource: string;
+  /** Absent for a cluster-wide call. */
+  namespace?: string;
+}
+
+/**
+ * A failed API call: the HTTP status (0 when no answer came: refused, reset, timed out), the
+ * server's Status reason and message, and the call, so callers can tell conflict from not-found
+ * from outage and say what to fix.
+ */
 export class KubeApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly call?: ApiCall,
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'KubeApiError';
   }
 }
 
-export function toKubeApiError(err: unknown): unknown {
+export function toKubeApiError(err: unknown, call?: ApiCall): KubeApiError {
+  if (err instanceof KubeApiError) return err;
   if (err instanceof k8s.ApiException) {
     let message = `HTTP ${err.code}`;
+    let reason: string | undefined;
     try {
-      message = (JSON.parse(String(err.body)) as { message?: string }).message ?? message;
+      ({ message = message, reason } = JSON.parse(String(err.body)) as { message?: string; reason?: string });
     } catch {
       // not a Status body
     }
-    return new KubeApiError(err.code, message);
+    return new KubeApiError(err.code, message, call, reason);
   }
-  return err;
+  // No HTTP answer: fetch reports the socket error as its cause; a status code as statusCode (watch).
+  const e = err as Error & { cause?: { code?: string; message?: string }; statusCode?: number };
+  if (typeof e?.statusCode === 'number') return new KubeApiError(e.statusCode, e.message, call);
+  const detail = e?.cause?.code ?? e?.cause?.message ?? (e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'no answer in time' : undefined);
+  return new KubeApiError(0, detail ? `${e.message}: ${detail}` : String(e?.message ?? err), call);
 }
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+async function call<T>(what: ApiCall, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw toKubeApiError(err);
+    throw toKubeApiError(err, what);
   }
+}
+
+/** Per-call options: a signal bounds the request (leader election's renew deadline). */
+function withSignal(signal?: AbortSignal): k8s.ConfigurationOptions<k8s.ObservableMiddleware> | undefined {
+  if (!signal) return undefined;
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (res) => new k8s.Observable(Promise.resolve(res)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 // client-node returns typed class instances (Dates and all); the rest of Ballast reads API JSON.
@@ -52,14 +90,21 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
 export interface WatchedKind {
   kind: 'BalancerPool' | 'Service' | 'EndpointSlice';
   apiVersion: string;
+  /** As RBAC names it, for error messages: `endpointslices.discovery.k8s.io`. */
+  resource: string;
   /** API path of the collection, cluster-wide or in one namespace. */
   path(namespace?: string): string;
 }
 
 export const WATCHED_KINDS: readonly WatchedKind[] = [
-  { kind: 'BalancerPool', apiVersion: API_VERSION, path: (ns) => `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${PLURAL}` },
-  { kind: 'Service', apiVersion: 'v1', path: (ns) => `/api/v1${ns ? `/namespaces/${ns}` : ''}/services` },
-  { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: (ns) => `/apis/discovery.k8s.io/v1${ns ? `/namespaces/${ns}` : ''}/endpointslices` },
+  { kind: 'BalancerPool', apiVersion: API_VERSION, resource: `${PLURAL}.${GROUP}`, path: (ns) => `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${PLURAL}` },
+  { kind: 'Service', apiVersion: 'v1', resource: 'services', path: (ns) => `/api/v1${ns ? `/namespaces/${ns}` : ''}/services` },
+  {
+    kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    resource: 'endpointslices.discovery.k8s.io',
+    path: (ns) => `/apis/discovery.k8s.io/v1${ns ? `/namespaces/${ns}` : ''}/endpointslices`,
+  },
 ];
 
 export interface ListOptions {
@@ -67,6 +112,17 @@ export interface ListOptions {
   labelSelector?: string;
   fieldSelector?: string;
 }
+
+/** How informers' watches talk to the server (client-go's reflector defaults, scaled for client-node). */
+export interface WatchOptions {
+  /**
+   * Server-side end of each watch. Below client-node's 30 s idle timeout: the server closes the watch
+   * (after a bookmark), the informer re-watches from that bookmark's resourceVersion, no relist.
+   */
+  timeoutSeconds: number;
+}
+
+export const DEFAULT_WATCH_OPTIONS: WatchOptions = { timeoutSeconds: 25 };
 
 export interface CoreEvent {
   namespace: string;
@@ -87,25 +143,68 @@ export interface LeaseRecord {
   resourceVersion?: string;
 }
 
+/** Which cluster, as which user, from which kubeconfig context: logged once at start. */
+export interface ClusterTarget {
+  server: string;
+  context: string;
+  /** The kubeconfig's user entry name (the authenticated name comes from `whoAmI`). */
+  user: string;
+}
+
+// client-node's Watch with what its ListWatch never asks for: bookmarks, so a quiet watch's
+// resourceVersion stays fresh, and a server-side timeout that ends it before the client's idle timer.
+class BookmarkWatch extends k8s.Watch {
+  constructor(
+    config: k8s.KubeConfig,
+    private readonly options: WatchOptions,
+    private readonly onRequest?: (path: string, query: Record<string, unknown>) => void,
+  ) {
+    super(config);
+  }
+
+  override watch(path: string, queryParams: Record<string, unknown>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void) {
+    const query = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.options.timeoutSeconds };
+    this.onRequest?.(path, query);
+    return super.watch(path, query, callback, done);
+  }
+}
+
 /** Everything cluster mode needs from the API, as plain JSON. Errors are KubeApiError. */
 export class KubeClient {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
   private readonly discovery: k8s.DiscoveryV1Api;
   private readonly coordination: k8s.CoordinationV1Api;
+  private readonly authentication: k8s.AuthenticationV1Api;
 
-  constructor(readonly config: k8s.KubeConfig) {
+  constructor(
+    readonly config: k8s.KubeConfig,
+    private readonly watchOptions: WatchOptions = DEFAULT_WATCH_OPTIONS,
+  ) {
     this.custom = config.makeApiClient(k8s.CustomObjectsApi);
     this.core = config.makeApiClient(k8s.CoreV1Api);
     this.discovery = config.makeApiClient(k8s.DiscoveryV1Api);
     this.coordination = config.makeApiClient(k8s.CoordinationV1Api);
+    this.authentication = config.makeApiClient(k8s.AuthenticationV1Api);
+  }
+
+  target(): ClusterTarget {
+    return { server: this.config.getCurrentCluster()?.server ?? '(none)', context: this.config.getCurrentContext() || '(none)', user: this.config.getCurrentUser()?.name ?? '(none)' };
+  }
+
+  /** The authenticated user name, from a SelfSubjectReview (which every authenticated user may create). */
+  async whoAmI(): Promise<string> {
+    const review = await call({ verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' }, () =>
+      this.authentication.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+    );
+    return review.status?.userInfo?.username ?? '(unknown)';
   }
 
   /** A list with its resourceVersion; items carry apiVersion and kind (the API leaves them off list items). */
   async list(kind: WatchedKind, opts: ListOptions): Promise<{ items: Json[]; resourceVersion: string }> {
     const { namespace, labelSelector, fieldSelector } = opts;
     const sel = { labelSelector, fieldSelector };
-    const list = await call<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>(() => {
+    const list = await call<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>({ verb: 'list', resource: kind.resource, namespace }, () => {
       switch (kind.kind) {
         case 'BalancerPool':
           return namespace
@@ -123,35 +222,43 @@ export class KubeClient {
     };
   }
 
-  /** An informer (list + watch with relist on 410) on the kind; events carry plain JSON. */
-  informer(kind: WatchedKind, opts: ListOptions): k8s.ListWatch<k8s.KubernetesObject> {
+  /**
+   * An informer (list + watch with relist on 410) on the kind; events carry plain JSON. Its watches
+   * ask for bookmarks and end server-side (WatchOptions); `onWatch` sees each watch request.
+   */
+  informer(kind: WatchedKind, opts: ListOptions, onWatch?: (path: string, query: Record<string, unknown>) => void): k8s.ListWatch<k8s.KubernetesObject> {
     const listFn = async () => {
       const { items, resourceVersion } = await this.list(kind, opts);
       return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion }, items } as k8s.KubernetesListObject<k8s.KubernetesObject>;
     };
-    return new k8s.ListWatch(kind.path(opts.namespace), new k8s.Watch(this.config), listFn, false, opts.labelSelector, opts.fieldSelector);
+    const watch = new BookmarkWatch(this.config, this.watchOptions, onWatch);
+    return new k8s.ListWatch(kind.path(opts.namespace), watch, listFn, false, opts.labelSelector, opts.fieldSelector);
   }
 
   async getPool(namespace: string, name: string): Promise<Json> {
-    return plain(await call(() => this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })));
-  }
-
-  /** JSON merge patch of `/status`; `resourceVersion` makes it conditional (409 when stale). */
-  async patchPoolStatus(namespace: string, name: string, status: unknown, resourceVersion?: string): Promise<Json> {
-    const body = { metadata: resourceVersion ? { resourceVersion } : undefined, status };
     return plain(
-      await call(() =>
-        this.custom.patchNamespacedCustomObjectStatus(
-          { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        ),
+      await call({ verb: 'get', resource: `${PLURAL}.${GROUP}`, namespace }, () =>
+        this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name }),
       ),
     );
   }
 
-  async createEvent(e: CoreEvent): Promise<void> {
-    const now = new Date();
-    await call(() =>
+  /**
+   * Replaces `/status` (PUT) with exactly `status`, conditional on `resourceVersion` (409 when stale):
+   * a field Ballast no longer computes disappears, which a merge patch would leave behind.
+   */
+  async replacePoolStatus(namespace: string, name: string, resourceVersion: string, status: unknown): Promise<Json> {
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, resourceVersion }, status };
+    return plain(
+      await call({ verb: 'update', resource: `${PLURAL}/status.${GROUP}`, namespace }, () =>
+        this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }),
+      ),
+    );
+  }
+
+  /** Creates a core/v1 Event with `count: 1`; returns its name, for `patchEventCount`. */
+  async createEvent(e: CoreEvent, now: Date): Promise<string> {
+    const created = await call({ verb: 'create', resource: 'events', namespace: e.namespace }, () =>
       this.core.createNamespacedEvent({
         namespace: e.namespace,
         body: {
@@ -169,36 +276,55 @@ export class KubeClient {
         },
       }),
     );
+    return created.metadata?.name ?? '';
+  }
+
+  /** Bumps a repeated Event's count and lastTimestamp (a merge patch), as client-go's EventCorrelator does. */
+  async patchEventCount(namespace: string, name: string, count: number, now: Date): Promise<void> {
+    await call({ verb: 'patch', resource: 'events', namespace }, () =>
+      this.core.patchNamespacedEvent({ namespace, name, body: { count, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+    );
   }
 
   async getConfigMap(namespace: string, name: string): Promise<Json | undefined> {
     try {
-      return plain(await call(() => this.core.readNamespacedConfigMap({ namespace, name })));
+      return plain(await call({ verb: 'get', resource: 'configmaps', namespace }, () => this.core.readNamespacedConfigMap({ namespace, name })));
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
     }
   }
 
+  /** ConfigMaps carrying `labelSelector`, in one namespace or all. */
+  async listConfigMaps(labelSelector: string, namespace?: string): Promise<Json[]> {
+    const list = await call({ verb: 'list', resource: 'configmaps', namespace }, () =>
+      namespace ? this.core.listNamespacedConfigMap({ namespace, labelSelector }) : this.core.listConfigMapForAllNamespaces({ labelSelector }),
+    );
+    return (list.items ?? []).map((i) => plain<Json>(i));
+  }
+
   async createConfigMap(namespace: string, body: Json): Promise<void> {
-    await call(() => this.core.createNamespacedConfigMap({ namespace, body: body as k8s.V1ConfigMap }));
+    await call({ verb: 'create', resource: 'configmaps', namespace }, () => this.core.createNamespacedConfigMap({ namespace, body: body as k8s.V1ConfigMap }));
   }
 
   async replaceConfigMap(namespace: string, name: string, body: Json): Promise<void> {
-    await call(() => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }));
+    await call({ verb: 'update', resource: 'configmaps', namespace }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }));
   }
 
   async deleteConfigMap(namespace: string, name: string): Promise<void> {
     try {
-      await call(() => this.core.deleteNamespacedConfigMap({ namespace, name }));
+      await call({ verb: 'delete', resource: 'configmaps', namespace }, () => this.core.deleteNamespacedConfigMap({ namespace, name }));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
   }
 
-  async getLease(namespace: string, name: string): Promise<LeaseRecord | undefined> {
+  /** The Lease, or undefined when it does not exist; `signal` bounds the request. */
+  async getLease(namespace: string, name: string, signal?: AbortSignal): Promise<LeaseRecord | undefined> {
     try {
-      const lease = await call(() => this.coordination.readNamespacedLease({ namespace, name }));
+      const lease = await call({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace }, () =>
+        this.coordination.readNamespacedLease({ namespace, name }, withSignal(signal)),
+      );
       return { ...plain<LeaseRecord>(lease.spec ?? {}), resourceVersion: lease.metadata?.resourceVersion };
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
@@ -207,7 +333,7 @@ export class KubeClient {
   }
 
   /** Creates (no resourceVersion) or replaces (optimistic: 409 when someone else wrote first) the Lease. */
-  async writeLease(namespace: string, name: string, record: LeaseRecord): Promise<LeaseRecord> {
+  async writeLease(namespace: string, name: string, record: LeaseRecord, signal?: AbortSignal): Promise<LeaseRecord> {
     // The apiserver's MicroTime wants exactly six fractional digits; a plain Date would send three.
     const micro = (t?: string) => (t ? new k8s.V1MicroTime(t) : undefined);
     const body: k8s.V1Lease = {
@@ -222,10 +348,10 @@ export class KubeClient {
         leaseTransitions: record.leaseTransitions,
       },
     };
-    const written = await call(() =>
+    const written = await call({ verb: record.resourceVersion ? 'update' : 'create', resource: 'leases.coordination.k8s.io', namespace }, () =>
       record.resourceVersion
-        ? this.coordination.replaceNamespacedLease({ namespace, name, body })
-        : this.coordination.createNamespacedLease({ namespace, body }),
+        ? this.coordination.replaceNamespacedLease({ namespace, name, body }, withSignal(signal))
+        : this.coordination.createNamespacedLease({ namespace, body }, withSignal(signal)),
     );
     return { ...plain<LeaseRecord>(written.spec ?? {}), resourceVersion: written.metadata?.resourceVersion };
   }

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 import { checkConfigMap, CONFIG_HASH_ANNOTATION, MANAGED_BY_LABEL, renderConfigMap } from '../plan/nginx-upstream.js';
 import type { KubeClient } from '../sources/kube/kube-client.js';
-import type { Actuator, ActuatorReport } from './actuator.js';
+import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 
 export class ConfigMapWriter implements Actuator {
   readonly name = 'nginx-configmap';
