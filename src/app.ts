@@ -22,6 +22,8 @@ export interface BallastOptions {
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
+  /** Probes-only listener `host:port` (/healthz /livez /readyz /metrics), for the kubelet and Prometheus; omit for none. */
+  health?: string;
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
@@ -39,6 +41,8 @@ export interface Ballast {
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
+  /** The probes-only listener's bound `host:port`, when one was asked for. */
+  healthAddress?: string;
   /** Readiness-first shutdown: /readyz fails, listeners drain, sources stop. */
   stop(): Promise<void>;
 }
@@ -57,22 +61,26 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
-  const admin = opts.admin
-    ? new AdminServer({
-        address: opts.admin,
-        registry,
-        readiness: () =>
-          readiness({
-            stopping,
-            ...manager.progress(),
-            listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
-          }),
-        pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
-      })
-    : undefined;
+  const serve = (address: string, probesOnly: boolean) =>
+    new AdminServer({
+      address,
+      registry,
+      probesOnly,
+      readiness: () =>
+        readiness({
+          stopping,
+          ...manager.progress(),
+          listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+        }),
+      pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+    });
+  const admin = opts.admin ? serve(opts.admin, false) : undefined;
+  const health = opts.health ? serve(opts.health, true) : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  const healthAddress = await health?.listen();
+  if (healthAddress) logger.info({ health: healthAddress }, 'health and metrics listening');
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
@@ -83,7 +91,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     await proxy.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
-    await admin?.close();
+    await Promise.all([admin?.close(), health?.close()]);
   };
-  return { store, manager, reconciler, proxy, registry, adminAddress, stop };
+  return { store, manager, reconciler, proxy, registry, adminAddress, healthAddress, stop };
 }

@@ -1,5 +1,6 @@
 // The admin listener: liveness, readiness, Prometheus metrics and the pool debug view. Loopback by
-// default: /debug/pools shows backend addresses.
+// default: /debug/pools shows backend addresses. A probes-only listener (`--health-address`) serves
+// /healthz /livez /readyz /metrics alone, for the kubelet and Prometheus on the Pod IP.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -13,7 +14,11 @@ export interface AdminOptions {
   readiness: () => Readiness;
   /** JSON for /debug/pools. */
   pools: () => unknown;
+  /** Serve only the probes and /metrics (a listener reachable from outside the Pod). */
+  probesOnly?: boolean;
 }
+
+const PROBES = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 
 export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address) ?? /^()()(\d+)$/.exec(address);
@@ -52,6 +57,7 @@ export class AdminServer {
       res.end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    if (this.opts.probesOnly && !PROBES.has(path)) return send(404, 'not found\n');
     switch (path) {
       case '/healthz':
       case '/livez':

@@ -21,6 +21,8 @@ export interface ControllerOptions {
   /** Which namespaces' pools may open listeners, on which ports (`--listener-namespaces`). */
   listenerNamespaces: ListenerPolicy;
   admin: string;
+  /** Probes-only listener (`--health-address`), reachable by the kubelet and Prometheus. */
+  health?: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -75,6 +77,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const app = await startBallast({
     logger,
     admin: o.admin,
+    health: o.health,
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],

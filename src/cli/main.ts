@@ -22,10 +22,14 @@ Commands:
                  --listener-namespaces LIST      namespaces whose pools may open listeners, and on which ports:
                                                  NS[=PORT|=LOW-HIGH],... (* for any namespace; default: --namespace,
                                                  else the controller's own, $POD_NAMESPACE or ballast-system)
-                 --admin ADDR        admin listener (default 127.0.0.1:9901; 0.0.0.0:9901 in a Pod for probes)
-                 --leader-elect=false            for a single replica or a sidecar (default true)
-                 --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE or ballast-system)
-                 --leader-election-id NAME       Lease name (default ballast-controller)
+                 --admin ADDR        admin listener, everything incl. /debug/pools (default 127.0.0.1:9901; keep it on loopback)
+                 --health-address ADDR           probes-only listener: /healthz /livez /readyz /metrics, for the
+                                                 kubelet and Prometheus (0.0.0.0:9902 in a Pod; default none)
+                 --leader-elect=false            only for a single replica: it writes status unopposed (default true)
+                 --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE, else --namespace, else
+                                                 ballast-system)
+                 --leader-election-id NAME       Lease name (default ballast-controller; ballast-pool-NAME with --pool:
+                                                 the sidecars of one pool elect one status writer)
                  --resync-period SECONDS         full relist period (default 300)
                  --shutdown-delay SECONDS        keep accepting after SIGTERM while endpoints propagate (default 5)
   validate     Check manifests offline: ballast validate -f FILE|DIR [-f ...]; exit 1 on any error.
@@ -138,15 +142,15 @@ function logger(values: Record<string, unknown>): Logger {
   return createLogger(level, process.stdout, format);
 }
 
-/** Runs a command that opens `--admin`; that listener failing is the user's to fix, in one line. */
-async function withAdmin(admin: string, run: () => Promise<number>): Promise<number> {
+/** Runs a command that opens `--admin` (or `flag`); that listener failing is the user's to fix, in one line. */
+async function withAdmin(admin: string, run: () => Promise<number>, flag = '--admin'): Promise<number> {
   const { host, port } = parseHostPort(admin);
   try {
     return await run();
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number; hostname?: string };
     const ours = (e.syscall === 'listen' && e.port === port) || (e.syscall === 'getaddrinfo' && e.hostname === host);
-    throw (ours && listenError(`--admin ${admin}`, err, 'pass another --admin address (port 0 picks a free one)')) || err;
+    throw (ours && listenError(`${flag} ${admin}`, err, `pass another ${flag} address (port 0 picks a free one)`)) || err;
   }
 }
 
@@ -185,9 +189,10 @@ async function main(argv: string[]): Promise<number> {
         pool: { type: 'string' },
         'listener-namespaces': { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'health-address': { type: 'string' },
         'leader-elect': { type: 'string', default: 'true' },
-        'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'ballast-system' },
-        'leader-election-id': { type: 'string', default: 'ballast-controller' },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string' },
         'resync-period': { type: 'string', default: '300' },
         'shutdown-delay': { type: 'string', default: '5' },
       });
@@ -195,6 +200,7 @@ async function main(argv: string[]): Promise<number> {
       const v = args.values;
       if (v.pool && !v.namespace) throw new UsageError('--pool needs --namespace: a sidecar balances one pool of one namespace');
       const admin = parseAddress('--admin', v.admin!);
+      const health = v['health-address'] === undefined ? undefined : parseAddress('--health-address', v['health-address']);
       const { parseListenerPolicy } = await import('../plan/listener-policy.js');
       let listenerNamespaces;
       try {
@@ -208,15 +214,16 @@ async function main(argv: string[]): Promise<number> {
         pool: v.pool,
         listenerNamespaces,
         admin,
+        health,
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
-        leaderElectionNamespace: v['leader-election-namespace']!,
-        leaderElectionId: v['leader-election-id']!,
+        leaderElectionNamespace: v['leader-election-namespace'] ?? process.env.POD_NAMESPACE ?? v.namespace ?? 'ballast-system',
+        leaderElectionId: v['leader-election-id'] ?? (v.pool ? `ballast-pool-${v.pool}` : 'ballast-controller'),
         resyncSeconds: parseSeconds('--resync-period', v['resync-period']!),
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
         logger: logger(v),
       };
       const { runController } = await import('./controller.js');
-      return withAdmin(admin, () => runController(options));
+      return withAdmin(admin, () => (health ? withAdmin(health, () => runController(options), '--health-address') : runController(options)));
     }
     case 'validate': {
       const args = parse('validate', rest, { file: { type: 'string', short: 'f', multiple: true } }, true);

@@ -59,7 +59,7 @@ describe('install manifests', () => {
       for (const verb of ['list', 'watch']) expect(allows(cluster, group, resource, verb)).toBe(true);
       for (const verb of ['create', 'update', 'patch', 'delete']) expect(allows(cluster, group, resource, verb)).toBe(false);
     }
-    expect(allows(cluster, 'ballast.dev', 'balancerpools/status', 'patch')).toBe(true);
+    expect(allows(cluster, 'ballast.dev', 'balancerpools/status', 'update')).toBe(true);
     expect(allows(cluster, '', 'events', 'create')).toBe(true);
     for (const verb of ['get', 'create', 'update', 'delete']) expect(allows(cluster, '', 'configmaps', verb)).toBe(true);
     expect(allows(cluster, '', 'configmaps', 'list')).toBe(false);
@@ -69,16 +69,17 @@ describe('install manifests', () => {
     const deployment = objects.find((o) => o.kind === 'Deployment')!;
     const pod = deployment.spec.template.spec;
     const container = pod.containers[0];
-    expect(container.args).toEqual(expect.arrayContaining(['controller', '--admin=0.0.0.0:9901']));
-    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
-    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    // Probes and /metrics on the health port; the admin (debug) listener on loopback (test/manifests/probes.test.ts).
+    expect(container.args).toEqual(expect.arrayContaining(['controller', '--admin=127.0.0.1:9901', '--health-address=0.0.0.0:9902']));
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(container.securityContext).toEqual(expect.objectContaining({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false }));
     expect(container.resources.requests).toEqual(expect.objectContaining({ cpu: expect.any(String), memory: expect.any(String) }));
     expect(pod.serviceAccountName).toBe(objects.find((o) => o.kind === 'ServiceAccount')!.metadata.name);
   });
 
-  it('manifests/sidecar runs one pool beside an app, over localhost, without leader election', async () => {
+  it('manifests/sidecar runs one pool beside an app, over localhost, its replicas electing one status writer', async () => {
     const objects = await kustomize('manifests/sidecar');
     const pool = objects.find((o) => o.kind === 'BalancerPool')!;
     const parsed = parseObject(pool);
@@ -86,7 +87,8 @@ describe('install manifests', () => {
     expect(pool.spec.listener.address).toBe('127.0.0.1');
     const sidecar = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.initContainers[0];
     expect(sidecar.restartPolicy).toBe('Always');
-    expect(sidecar.args).toEqual(expect.arrayContaining(['controller', '--pool=api', '--leader-elect=false']));
+    expect(sidecar.args).toEqual(expect.arrayContaining(['controller', '--pool=api']));
+    expect(sidecar.args.some((a: string) => a.startsWith('--leader-elect='))).toBe(false);
     expect(objects.find((o) => o.kind === 'Role')).toBeDefined();
     expect(objects.find((o) => o.kind === 'ClusterRole')).toBeUndefined();
   });
