@@ -2,11 +2,16 @@
 // (tools/leaderelection): a follower takes the lease only when its record has not changed for
 // leaseDuration as measured on the follower's own clock (no clock-skew trust); the leader renews
 // every retryPeriod and gives up leadership, at once, when it has not renewed within renewDeadline.
+// Every Lease call is bounded (an AbortSignal): a renew on a frozen connection is abandoned at the
+// renew deadline, and a timer steps the leader down then even if a call never returns, so a leader
+// never writes after a follower could have taken the Lease (leaseDuration > renewDeadline).
 import type { Logger } from '../log.js';
 import { KubeApiError, type KubeClient, type LeaseRecord } from '../sources/kube/kube-client.js';
 
+export type LeaseClient = Pick<KubeClient, 'getLease' | 'writeLease'>;
+
 export interface LeaderElectorOptions {
-  client: KubeClient;
+  client: LeaseClient;
   logger: Logger;
   namespace: string;
   name: string;
@@ -16,6 +21,9 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
+  /** Told about every failed Lease call (failure reporting), and about each success. */
+  onError?: (err: unknown) => void;
+  onRenewed?: () => void;
   now?: () => number;
 }
 
@@ -23,6 +31,8 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
+  /** Fires at the renew deadline of a leader; every successful renew pushes it back. */
+  private deadline?: NodeJS.Timeout;
   private observed?: { record: LeaseRecord; at: number };
   private lastRenew = 0;
   private readonly now: () => number;
@@ -52,6 +62,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     if (!this.leading) return;
     this.setLeading(false);
     const rec = this.observed?.record;
@@ -62,7 +73,7 @@ export class LeaderElector {
         holderIdentity: '',
         leaseDurationSeconds: 1,
         renewTime: new Date(this.now()).toISOString(),
-      });
+      }, AbortSignal.timeout(this.renewDeadlineMs));
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'releasing the lease failed; it will expire');
     }
@@ -70,19 +81,33 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    const ok = await this.tryAcquireOrRenew().catch((err: unknown) => {
+    // A leader has until its renew deadline; a follower's attempt is bounded the same way.
+    const started = this.now();
+    const budget = this.leading ? this.lastRenew + this.renewDeadlineMs - started : this.renewDeadlineMs;
+    const ok = await this.tryAcquireOrRenew(AbortSignal.timeout(Math.max(1, budget))).catch((err: unknown) => {
+      this.opts.onError?.(err);
       this.opts.logger.debug({ err: (err as Error).message }, 'lease update failed');
       return false;
     });
     if (this.stopped) return;
     if (ok) {
-      this.lastRenew = this.now();
+      // Counted from the attempt's start: the follower's clock started no earlier.
+      this.lastRenew = started;
+      this.opts.onRenewed?.();
       if (!this.leading) this.setLeading(true);
+      clearTimeout(this.deadline);
+      this.deadline = setTimeout(() => this.missedDeadline(), Math.max(0, started + this.renewDeadlineMs - this.now())).unref();
     } else if (this.leading && this.now() - this.lastRenew >= this.renewDeadlineMs) {
-      this.opts.logger.warn({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'failed to renew the lease within the renew deadline; stepping down');
-      this.setLeading(false);
+      this.missedDeadline();
     }
     this.timer = setTimeout(() => void this.tick(), this.retryPeriodMs * (this.leading ? 1 : 1 + Math.random() * 0.2)).unref();
+  }
+
+  private missedDeadline() {
+    if (!this.leading || this.stopped) return;
+    clearTimeout(this.deadline);
+    this.opts.logger.warn({ lease: `${this.opts.namespace}/${this.opts.name}`, renewDeadlineMs: this.renewDeadlineMs }, 'failed to renew the lease within the renew deadline; stepping down');
+    this.setLeading(false);
   }
 
   private setLeading(leading: boolean) {
@@ -92,11 +117,11 @@ export class LeaderElector {
     else this.opts.onStoppedLeading();
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { client, namespace, name, identity } = this.opts;
     const now = this.now();
     const nowIso = new Date(now).toISOString();
-    const current = await client.getLease(namespace, name);
+    const current = await client.getLease(namespace, name, signal);
     const fresh: LeaseRecord = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
@@ -105,7 +130,7 @@ export class LeaderElector {
       leaseTransitions: 0,
     };
     if (!current) {
-      this.observed = { record: await client.writeLease(namespace, name, fresh), at: now };
+      this.observed = { record: await client.writeLease(namespace, name, fresh, signal), at: now };
       return true;
     }
     // Remember when the record last changed, on our clock.
@@ -121,7 +146,7 @@ export class LeaderElector {
       resourceVersion: current.resourceVersion,
     };
     try {
-      this.observed = { record: await client.writeLease(namespace, name, record), at: now };
+      this.observed = { record: await client.writeLease(namespace, name, record, signal), at: now };
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) return false; // another replica wrote first
