@@ -160,6 +160,8 @@ export const serviceSchema = z.object({
         }),
       )
       .default([]),
+    /** The Service's IP families, primary first (dual-stack); a pool uses the first one's slices. */
+    ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).optional(),
   }),
 });
 

@@ -21,7 +21,7 @@ export interface Backend {
 export interface ExcludedEndpoint {
   address: string;
   port: number;
-  reason: 'NotReady' | 'Terminating' | 'Duplicate' | 'UnsupportedAddressType';
+  reason: 'NotReady' | 'Terminating' | 'Duplicate' | 'UnsupportedAddressType' | 'OtherAddressFamily';
 }
 
 /** A reason the spec cannot be fully served, found while planning; becomes the Degraded condition. */
@@ -90,13 +90,27 @@ interface Candidate {
 // the EndpointSlice controller moves endpoints between them).
 const rank = (c: Candidate) => (c.ready ? 2 : c.serving ? 1 : 0);
 
-function collectEndpoints(slices: EndpointSlice[], portName: string, excluded: ExcludedEndpoint[]): Candidate[] | PlanProblem {
+/**
+ * The address family a pool balances over: a dual-stack Service has one slice per family for the
+ * same Pods, and using both would count every Pod twice. The Service's primary family (its first
+ * `ipFamilies`, as kube-proxy and the ClusterIP have it); without the Service, IPv4 when any slice
+ * has it.
+ */
+function addressFamily(service: Service | undefined, slices: EndpointSlice[]): 'IPv4' | 'IPv6' {
+  return service?.spec.ipFamilies?.[0] ?? (slices.some((s) => s.addressType === 'IPv6') && !slices.some((s) => s.addressType === 'IPv4') ? 'IPv6' : 'IPv4');
+}
+
+function collectEndpoints(slices: EndpointSlice[], portName: string, family: 'IPv4' | 'IPv6', excluded: ExcludedEndpoint[]): Candidate[] | PlanProblem {
   const byKey = new Map<string, Candidate>();
   let portSeen = false;
   for (const slice of slices) {
     const port = slice.ports.find((p) => (p.name ?? '') === portName);
     if (!port || port.port == null) continue;
     portSeen = true;
+    if (slice.addressType !== family && slice.addressType !== 'FQDN') {
+      for (const ep of slice.endpoints) excluded.push({ address: ep.addresses[0], port: port.port, reason: 'OtherAddressFamily' });
+      continue;
+    }
     for (const ep of slice.endpoints) {
       // kube-proxy semantics: ready nil = true; serving nil = ready; terminating nil = false.
       const ready = ep.conditions?.ready ?? true;
@@ -178,7 +192,7 @@ export function computeDesiredPool(pool: BalancerPool, service: Service | undefi
     total = backends.length;
   } else if (pool.spec.service) {
     const portName = resolvePortName(pool.spec.service, service);
-    const candidates = typeof portName === 'string' ? collectEndpoints(slices, portName, excluded) : portName;
+    const candidates = typeof portName === 'string' ? collectEndpoints(slices, portName, addressFamily(service, slices), excluded) : portName;
     if (!Array.isArray(candidates)) {
       problems.push(candidates);
     } else {
