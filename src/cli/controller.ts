@@ -26,7 +26,10 @@ export interface ControllerOptions {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
+  /** Every pool reconciled again, from the informers' caches, at this period (0: never). */
   resyncSeconds: number;
+  /** Server-side end of each watch (below client-node's 30 s idle timeout); the default suits a real cluster. */
+  watchTimeoutSeconds?: number;
   shutdownDelaySeconds: number;
   logger: Logger;
   /** Lease timings; client-go's defaults (15 s, 10 s, 2 s) when absent. */
@@ -60,7 +63,7 @@ function kubeConfig(file?: string): ReturnType<typeof loadKubeConfig> {
 /** Cluster mode: informers feed the store; every replica proxies; the Lease holder writes status, Events and ConfigMaps. */
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const { logger } = o;
-  const client = new KubeClient(kubeConfig(o.kubeconfig));
+  const client = new KubeClient(kubeConfig(o.kubeconfig), o.watchTimeoutSeconds ? { timeoutSeconds: o.watchTimeoutSeconds } : undefined);
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const status = new StatusWriter({ client, logger, instance: identity, events: new EventRecorder({ client, logger }) });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
@@ -70,7 +73,6 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     logger,
     namespace: o.namespace,
     pool: o.pool,
-    resyncMs: o.resyncSeconds * 1000,
     backoff: o.watchBackoff,
     onInvalid: (raw, errors) => status.rejected(raw, errors, (key) => requeue(key)),
   });
@@ -102,10 +104,20 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       })
     : undefined;
   elector?.start();
+  // Level-triggered all the way: whatever a reconcile missed (a status someone overwrote, a ConfigMap
+  // edited by hand) is put right within a period.
+  const resync =
+    o.resyncSeconds > 0
+      ? setInterval(() => {
+          source.resync();
+          app.manager.resyncAll();
+        }, o.resyncSeconds * 1000).unref()
+      : undefined;
   return {
     app,
     elector,
     stop: async () => {
+      clearInterval(resync);
       await elector?.stop();
       await app.stop();
     },

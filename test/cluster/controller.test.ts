@@ -39,7 +39,7 @@ async function controller(extra: Partial<ControllerOptions> = {}): Promise<Contr
     leaderElectionNamespace: ns,
     leaderElectionId: 'ballast-test',
     listenerNamespaces: parseListenerPolicy(ns),
-    resyncSeconds: 0,
+    resyncSeconds: 1, // resync on, as in production (where it is 300 s), and often
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,
     watchBackoff: { baseMs: 100, maxMs: 1000, jitter: 0.2 },
@@ -211,7 +211,8 @@ describe('ballast controller on a real API server', () => {
     closers.push(() => proxy.close());
     const kubeconfig = path.join(work, `${ns}-slow.kubeconfig`);
     await writeKubeconfig(kubeconfig, { server: proxy.url, caFile: info.caFile }, identity.token, ns);
-    const timings = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
+    // Lease calls are bounded by the renew deadline: it must leave room for a slowed GET and PUT.
+    const timings = { leaseDurationMs: 6000, renewDeadlineMs: 4000, retryPeriodMs: 500 };
     const listen = await freePort();
     await admin.apply(slice('web-a', [{ ip: 1 }]));
     await admin.apply(pool(listen, { service: { name: 'web', port: 'http' }, nginx: { configMap: 'web-nginx' } }));

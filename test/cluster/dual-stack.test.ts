@@ -38,7 +38,7 @@ describe('dual-stack Services on a real API server', () => {
     const { kubeconfig } = await controllerIdentity(admin, ns, work);
     // No selector: the slices are ours, not the EndpointSlice controller's.
     const service = await admin.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
-    expect((service as KubeObject & { spec: { ipFamilies: string[] } }).spec.ipFamilies).toEqual(['IPv4']);
+    expect((service as unknown as { spec: { ipFamilies: string[] } }).spec.ipFamilies).toEqual(['IPv4']);
     await admin.apply(slice('web-v4', 'IPv4', ['203.0.113.1', '203.0.113.2']));
     await admin.apply(slice('web-v6', 'IPv6', ['2001:db8::1', '2001:db8::2']));
     await admin.apply({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'web', namespace: ns }, spec: { service: { name: 'web', port: 'http' } } });

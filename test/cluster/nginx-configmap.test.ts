@@ -52,7 +52,7 @@ beforeEach(async () => {
     leaderElectionNamespace: ns,
     leaderElectionId: 'ballast',
     listenerNamespaces: parseListenerPolicy(ns),
-    resyncSeconds: 0,
+    resyncSeconds: 1, // resync on, as in production (where it is 300 s), and often
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,
   });

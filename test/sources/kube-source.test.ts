@@ -30,7 +30,7 @@ async function startSource(opts: Partial<ConstructorParameters<typeof KubeSource
   const file = path.join(work, 'kubeconfig');
   await api.writeKubeconfig(file);
   const store = new ObjectStore();
-  source = new KubeSource({ client: new KubeClient(loadKubeConfig(file)), logger: silentLogger, resyncMs: 0, backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 }, ...opts });
+  source = new KubeSource({ client: new KubeClient(loadKubeConfig(file)), logger: silentLogger, backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 }, ...opts });
   return { store, started: source.start(store) };
 }
 

@@ -18,7 +18,7 @@ export async function startTestController(kubeconfig: string, namespace: string,
     leaderElectionNamespace: namespace,
     leaderElectionId: 'ballast-test',
     listenerNamespaces: parseListenerPolicy(namespace),
-    resyncSeconds: 0,
+    resyncSeconds: 1, // resync on, as in production (where it is 300 s), and often
     shutdownDelaySeconds: 0,
     logger: logs.logger,
     watchBackoff: { baseMs: 100, maxMs: 1000, jitter: 0.2 },

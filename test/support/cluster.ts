@@ -189,11 +189,11 @@ export async function controllerIdentity(admin: KubeAdmin, namespace: string, di
 }
 
 /** Requests one identity made, from the API server's audit log (one JSON event per line). */
-export function auditedRequests(user: string, file = clusterInfo().auditLog): { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; code: number }[] {
+export function auditedRequests(user: string, file = clusterInfo().auditLog): { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; code: number; requestURI: string }[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.includes(`"${user}"`))
-    .map((l) => JSON.parse(l) as { user: { username: string }; verb: string; objectRef?: { apiGroup?: string; resource: string; subresource?: string; namespace?: string }; responseStatus?: { code: number } })
+    .map((l) => JSON.parse(l) as { user: { username: string }; verb: string; requestURI: string; objectRef?: { apiGroup?: string; resource: string; subresource?: string; namespace?: string }; responseStatus?: { code: number } })
     .filter((e) => e.user.username === user && e.objectRef)
     .map((e) => ({
       verb: e.verb,
@@ -202,5 +202,6 @@ export function auditedRequests(user: string, file = clusterInfo().auditLog): { 
       subresource: e.objectRef!.subresource,
       namespace: e.objectRef!.namespace,
       code: e.responseStatus?.code ?? 0,
+      requestURI: e.requestURI,
     }));
 }

@@ -1,7 +1,11 @@
 // Cluster mode's source: informers on BalancerPools, Services and EndpointSlices feed the store.
 // client-node's informer relists on 410 Gone (emitting deletes for what vanished) but stops for good
 // on any other error, has no periodic resync and cannot tell a quiet watch from a dead one; this
-// class adds restart with backoff and jitter, a watchdog, and a periodic relist into the store.
+// class adds restart with backoff and jitter, and a watchdog. Its watches ask for bookmarks and end
+// server-side before client-node's idle timeout, so a quiet watch resumes from a fresh
+// resourceVersion instead of relisting. A resync re-reads the informers' caches, as client-go's
+// does: a separate LIST could answer with a copy older than what a watch has already delivered
+// (a delete undone), and its answer is never newer than the cache anyway.
 import { keyOf } from '../../api/keys.js';
 import type { KubeObject } from '../../api/schema.js';
 import { SERVICE_NAME_LABEL } from '../../api/schema.js';
@@ -19,9 +23,7 @@ export interface KubeSourceOptions {
   namespace?: string;
   /** Only this BalancerPool (the sidecar case); needs `namespace`. */
   pool?: string;
-  /** Full relist into the store at this period; catches anything a watch missed (0 disables). */
-  resyncMs?: number;
-  /** Restart an informer that has shown no sign of life (event, connect) for this long. */
+  /** Restart an informer that has shown no sign of life (event, connect, a re-watch) for this long. */
   watchdogMs?: number;
   backoff?: BackoffOptions;
   timers?: Timers;
@@ -45,7 +47,6 @@ export class KubeSource implements Source {
   readonly name = 'kubernetes';
   private store?: ObjectStore;
   private readonly watched: Watched[] = [];
-  private resyncTimer?: NodeJS.Timeout;
   private watchdogTimer?: NodeJS.Timeout;
   private stopped = false;
   private readonly timers: Timers;
@@ -80,15 +81,12 @@ export class KubeSource implements Source {
       w.informer.on('error', (err) => this.restartLater(w, err));
     }
     await Promise.all(this.watched.map((w) => this.startInformer(w)));
-    const resyncMs = this.opts.resyncMs ?? 5 * 60_000;
-    if (resyncMs > 0) this.resyncTimer = setInterval(() => void this.resync(), resyncMs).unref();
     const watchdogMs = this.opts.watchdogMs ?? 10 * 60_000;
     if (watchdogMs > 0) this.watchdogTimer = setInterval(() => this.checkWatchdog(watchdogMs), Math.min(watchdogMs, 30_000)).unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.resyncTimer);
     clearInterval(this.watchdogTimer);
     for (const w of this.watched) {
       if (w.restartTimer !== undefined) this.timers.clearTimeout(w.restartTimer);
@@ -136,35 +134,34 @@ export class KubeSource implements Source {
   private checkWatchdog(watchdogMs: number): void {
     for (const w of this.watched) {
       if (!w.synced || w.restartTimer !== undefined || Date.now() - w.lastActivity < watchdogMs) continue;
-      // A quiet resource looks the same as a half-dead connection; a relist and a new watch are cheap.
+      // Bookmarks and server-side timeouts renew a healthy watch well within this: it is half dead.
       const silentForMs = Date.now() - w.lastActivity;
       w.lastActivity = Date.now();
-      void this.resyncKind(w);
       // Stopping aborts the watch, which client-node reports as an error (another restartLater, which
-      // replaces this one's timer): either way the informer is started exactly once.
+      // replaces this one's timer): either way the informer is started exactly once, and resumes from
+      // its resourceVersion (a 410 there relists, exactly).
       void w.informer.stop();
       this.restartLater(w, new Error(`no watch event for ${Math.round(silentForMs / 1000)} s`));
     }
   }
 
-  /** A full relist into the store: objects deleted while a watch was deaf are removed. */
-  async resync(): Promise<void> {
-    await Promise.all(this.watched.map((w) => this.resyncKind(w)));
-  }
-
-  private async resyncKind(w: Watched): Promise<void> {
-    try {
-      const { items } = await this.opts.client.list(w.kind, w.opts);
+  /**
+   * Makes the store hold exactly what the informers hold (their caches follow every watch event),
+   * e.g. to let an object rejected earlier in. Never older than the watches' view.
+   */
+  resync(): void {
+    for (const w of this.watched) {
+      if (!w.synced) continue;
       const objects: KubeObject[] = [];
-      for (const raw of items) {
-        const o = this.accept(raw);
-        // An object that no longer validates keeps its last good version, as on a watch event.
-        const kept = o ?? this.store!.get(w.kind.kind, `${(raw.metadata as Json)?.namespace}/${(raw.metadata as Json)?.name}`);
-        if (kept) objects.push(kept);
+      for (const raw of w.informer.list() as unknown as Json[]) {
+        const meta = raw.metadata as Json;
+        const kept = this.store!.get(w.kind.kind, `${meta.namespace}/${meta.name}`);
+        // Unchanged since the store took it (or rejected it, which was reported then): keep what the store has.
+        const o = kept?.metadata.resourceVersion === meta.resourceVersion ? kept : this.accept({ ...raw, apiVersion: w.kind.apiVersion, kind: w.kind.kind });
+        const use = o ?? kept;
+        if (use) objects.push(use);
       }
       this.store!.replace(w.kind.kind, objects);
-    } catch (err) {
-      this.opts.logger.warn({ kind: w.kind.kind, err: (err as Error).message }, 'resync list failed');
     }
   }
 
