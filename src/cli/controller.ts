@@ -76,18 +76,29 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     backoff: o.watchBackoff,
     onInvalid: (raw, errors) => status.rejected(raw, errors, (key) => requeue(key)),
   });
+  const configMaps = new ConfigMapWriter({ client, logger, namespace: o.namespace });
   const app = await startBallast({
     logger,
     admin: o.admin,
     health: o.health,
     sources: [source],
-    actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
+    actuators: [{ actuator: configMaps, leaderOnly: true }],
     observers: [status],
     listenerPolicy: o.listenerNamespaces,
     leader: !o.leaderElect,
     shutdown: { acceptDelayMs: o.shutdownDelaySeconds * 1000, graceMs: 25_000 },
   });
   requeue = (key) => app.manager.queue.add(key);
+  /** A new writer of cluster state: first the ConfigMaps left behind, then every pool. */
+  const becameWriter = async () => {
+    try {
+      await configMaps.adoptOrphans((key) => app.store.get('BalancerPool', key));
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'finding the NGINX ConfigMaps Ballast labelled failed; stale ones stay until the next leadership');
+    }
+    app.manager.resyncAll();
+  };
+  if (!o.leaderElect) void becameWriter();
   const elector = o.leaderElect
     ? new LeaderElector({
         client,
@@ -98,7 +109,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         ...o.leaseTimings,
         onStartedLeading: () => {
           app.reconciler.setLeader(true);
-          app.manager.resyncAll();
+          void becameWriter();
         },
         onStoppedLeading: () => app.reconciler.setLeader(false),
       })

@@ -1,11 +1,22 @@
 // Cluster mode's NGINX output: one ConfigMap per pool with spec.nginx, owned by the BalancerPool
-// (garbage-collected with it), written only when the content hash changed. Runs on the leader only.
-import type { ObjectKey } from '../api/keys.js';
-import { API_VERSION, KIND } from '../api/schema.js';
+// (garbage-collected with it), labelled as Ballast's, written only when the content hash changed.
+// Runs on the leader only. A new leader first finds the labelled ConfigMaps (adoptOrphans): those no
+// pool wants any more (spec.nginx removed or renamed while no controller ran) are deleted.
+import { objectKey, type ObjectKey } from '../api/keys.js';
+import { API_VERSION, KIND, type BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
-import { checkConfigMap, CONFIG_HASH_ANNOTATION, MANAGED_BY_LABEL, renderConfigMap } from '../plan/nginx-upstream.js';
+import { checkConfigMap, CONFIG_HASH_ANNOTATION, MANAGED_BY_LABEL, POOL_LABEL, renderConfigMap } from '../plan/nginx-upstream.js';
 import type { KubeClient } from '../sources/kube/kube-client.js';
+
+export type ConfigMapClient = Pick<KubeClient, 'getConfigMap' | 'listConfigMaps' | 'createConfigMap' | 'replaceConfigMap' | 'deleteConfigMap'>;
+
+export interface ConfigMapWriterOptions {
+  client: ConfigMapClient;
+  logger: Logger;
+  /** The namespace Ballast manages (default: all), where it looks for its ConfigMaps. */
+  namespace?: string;
+}
 import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 
 export class ConfigMapWriter implements Actuator {
@@ -13,7 +24,29 @@ export class ConfigMapWriter implements Actuator {
   /** What this process wrote, by pool key, to delete it when the pool drops spec.nginx or renames it. */
   private readonly written = new Map<ObjectKey, { namespace: string; name: string }>();
 
-  constructor(private readonly opts: { client: KubeClient; logger: Logger }) {}
+  constructor(private readonly opts: ConfigMapWriterOptions) {}
+
+  /**
+   * Finds the ConfigMaps Ballast labelled (list with a label selector, in the namespaces it manages),
+   * deletes those no pool wants (`pool` reads the synced store), and remembers the rest as written.
+   * Call on becoming the writer.
+   */
+  async adoptOrphans(pool: (key: ObjectKey) => BalancerPool | undefined): Promise<void> {
+    const { client, logger, namespace } = this.opts;
+    for (const cm of await client.listConfigMaps(`${MANAGED_BY_LABEL}=ballast`, namespace)) {
+      const meta = cm.metadata as { namespace: string; name: string; labels?: Record<string, string> };
+      const poolName = meta.labels?.[POOL_LABEL];
+      const key = poolName ? objectKey(meta.namespace, poolName) : undefined;
+      const owner = key ? pool(key) : undefined;
+      const wanted = owner?.spec.nginx && (owner.spec.nginx.configMap ?? `${owner.metadata.name}-nginx`) === meta.name;
+      if (wanted) {
+        this.written.set(key!, { namespace: meta.namespace, name: meta.name });
+        continue;
+      }
+      await client.deleteConfigMap(meta.namespace, meta.name);
+      logger.info({ pool: key, configMap: `${meta.namespace}/${meta.name}` }, 'NGINX ConfigMap no pool wants any more deleted');
+    }
+  }
 
   async apply(key: ObjectKey, plan: DesiredPool | undefined): Promise<ActuatorReport> {
     const { client, logger } = this.opts;

@@ -61,8 +61,7 @@ describe('install manifests', () => {
     }
     expect(allows(cluster, 'ballast.dev', 'balancerpools/status', 'update')).toBe(true);
     expect(allows(cluster, '', 'events', 'create')).toBe(true);
-    for (const verb of ['get', 'create', 'update', 'delete']) expect(allows(cluster, '', 'configmaps', verb)).toBe(true);
-    expect(allows(cluster, '', 'configmaps', 'list')).toBe(false);
+    for (const verb of ['get', 'list', 'create', 'update', 'delete']) expect(allows(cluster, '', 'configmaps', verb)).toBe(true);
     expect(allows(cluster, 'coordination.k8s.io', 'leases', 'update')).toBe(false);
     for (const verb of ['get', 'create', 'update']) expect(allows(leases, 'coordination.k8s.io', 'leases', verb)).toBe(true);
 
