@@ -29,6 +29,8 @@ export interface BallastOptions {
   leader?: boolean;
   /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
   listenerPolicy?: ListenerPolicy;
+  /** API calls failing now (cluster mode), for /readyz. */
+  failingCalls?: () => readonly string[];
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -70,6 +72,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
         readiness({
           stopping,
           ...manager.progress(),
+          failingCalls: opts.failingCalls?.(),
           listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
         }),
       pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),

@@ -15,6 +15,11 @@ export interface ReadinessInput {
   unreconciled: readonly ObjectKey[];
   /** Each pool the proxy serves: whether its listener is open, and why the planned one is not. */
   listeners: readonly { pool: ObjectKey; open: boolean; problem?: string }[];
+  /**
+   * API calls failing now, explained (cluster mode). Listed, never failing readiness by themselves:
+   * before the sources synced readiness fails anyway; after, the proxies serve the last known state.
+   */
+  failingCalls?: readonly string[];
 }
 
 export interface Readiness {
@@ -32,12 +37,14 @@ function list(keys: readonly string[]): string {
 export function readiness(input: ReadinessInput): Readiness {
   const lines: string[] = [];
   let ready = true;
-  const check = (name: string, failure: string | undefined, ok = 'ok', details: string[] = []) => {
+  const check = (name: string, failure: string | undefined, ok = 'ok', details: readonly string[] = []) => {
     if (failure) ready = false;
     lines.push(failure ? `[-]${name} failed: ${failure}` : `[+]${name} ${ok}`, ...details.map((d) => `    ${d}`));
   };
   check('shutdown', input.stopping ? 'shutting down' : undefined);
-  check('sources', input.synced ? undefined : 'not synced yet');
+  const failing = input.failingCalls ?? [];
+  check('sources', input.synced ? undefined : failing.length > 0 ? 'not synced yet: the API calls below fail' : 'not synced yet');
+  if (failing.length > 0) check('kube-api', undefined, `ok: serving the last known state; ${failing.length} call${failing.length === 1 ? '' : 's'} failing`, failing);
   check('reconcile', input.unreconciled.length > 0 ? `no successful reconcile yet for ${list(input.unreconciled)}` : undefined);
   const open = input.listeners.filter((l) => l.open).length;
   const failed = input.listeners.filter((l) => l.problem).map((l) => `${l.pool}: ${l.problem}`);

@@ -33,6 +33,8 @@ export const PROBLEMS = {
   ConfigMapTooLarge: { kind: 'nginx' },
   /** A ConfigMap of that name exists and is not managed by Ballast. */
   ConfigMapConflict: { kind: 'nginx' },
+  /** The API refused or did not answer a ConfigMap write (RBAC, quota, outage); retried with backoff. */
+  ConfigMapWriteFailed: { kind: 'nginx' },
   /** Another pool writes the same NGINX upstream file (dev mode). */
   UpstreamConflict: { kind: 'nginx' },
 } as const satisfies Record<string, { kind: ProblemKind }>;

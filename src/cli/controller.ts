@@ -1,13 +1,15 @@
 import { hostname } from 'node:os';
 import { startBallast, type Ballast } from '../app.js';
 import { ConfigMapWriter } from '../cluster/configmap-writer.js';
+import { ApiFailures, explainFailure } from '../cluster/api-failures.js';
 import { EventRecorder } from '../cluster/event-recorder.js';
+import { createRegistry } from '../admin/metrics.js';
 import { LeaderElector } from '../cluster/leader-elector.js';
 import { StatusWriter } from '../cluster/status-writer.js';
 import type { BackoffOptions } from '../controller/work-queue.js';
 import type { Logger } from '../log.js';
 import type { ListenerPolicy } from '../plan/listener-policy.js';
-import { KubeClient, loadKubeConfig } from '../sources/kube/kube-client.js';
+import { KubeApiError, KubeClient, loadKubeConfig } from '../sources/kube/kube-client.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { describeFileError, UsageError } from './errors.js';
 import { runUntilSignal } from './run-until-signal.js';
@@ -60,12 +62,49 @@ function kubeConfig(file?: string): ReturnType<typeof loadKubeConfig> {
   return kc;
 }
 
+/**
+ * Says once, at start, which cluster, context, identity and scope this process works with; the
+ * identity is the authenticated name (a SelfSubjectReview), which failure messages then use. An API
+ * that cannot be reached is reported here (loudly, by the failure reporter) and retried by the sources.
+ */
+async function logTarget(client: KubeClient, failures: ApiFailures, o: ControllerOptions, instance: string): Promise<void> {
+  try {
+    failures.caller.identity = await client.whoAmI(AbortSignal.timeout(5000));
+  } catch {
+    // Reported by the client's failure observer; the sources keep retrying.
+  }
+  const { server, context, user } = failures.caller;
+  o.logger.info(
+    {
+      server,
+      context,
+      user,
+      identity: failures.caller.identity,
+      namespace: o.namespace ?? '(all)',
+      pool: o.pool,
+      lease: o.leaderElect ? `${o.leaderElectionNamespace}/${o.leaderElectionId}` : '(leader election off)',
+      instance,
+    },
+    `cluster mode: ${server} (context ${context}) as ${failures.caller.identity ?? user}, ${o.namespace ? `namespace ${o.namespace}` : 'all namespaces'}${o.pool ? `, pool ${o.pool}` : ''}`,
+  );
+}
+
 /** Cluster mode: informers feed the store; every replica proxies; the Lease holder writes status, Events and ConfigMaps. */
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const { logger } = o;
-  const client = new KubeClient(kubeConfig(o.kubeconfig), o.watchTimeoutSeconds ? { timeoutSeconds: o.watchTimeoutSeconds } : undefined);
+  const config = kubeConfig(o.kubeconfig);
+  const registry = createRegistry();
+  const failures = new ApiFailures(logger, registry, { server: config.getCurrentCluster()?.server ?? '(none)', context: config.getCurrentContext() || '(none)', user: config.getCurrentUser()?.name ?? '(none)' });
+  const client = new KubeClient(config, o.watchTimeoutSeconds ? { timeoutSeconds: o.watchTimeoutSeconds } : undefined, failures);
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
-  const status = new StatusWriter({ client, logger, instance: identity, events: new EventRecorder({ client, logger }) });
+  await logTarget(client, failures, o, identity);
+  const status = new StatusWriter({
+    client,
+    logger,
+    instance: identity,
+    events: new EventRecorder({ client, logger }),
+    explain: (err) => (err instanceof KubeApiError ? explainFailure(err, failures.caller) : (err as Error).message),
+  });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
   let requeue: (key: string) => void = () => {};
   const source = new KubeSource({
@@ -74,11 +113,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     namespace: o.namespace,
     pool: o.pool,
     backoff: o.watchBackoff,
+    failures,
     onInvalid: (raw, errors) => status.rejected(raw, errors, (key) => requeue(key)),
   });
   const configMaps = new ConfigMapWriter({ client, logger, namespace: o.namespace });
   const app = await startBallast({
     logger,
+    registry,
+    failingCalls: () => failures.current(),
     admin: o.admin,
     health: o.health,
     sources: [source],

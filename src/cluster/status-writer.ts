@@ -24,6 +24,8 @@ export interface StatusWriterOptions {
   logger: Logger;
   /** Reported as the Event's reportingInstance (the Pod name). */
   instance: string;
+  /** A failed API call as the status says it (what failed, the fix); the error's message by default. */
+  explain?: (err: unknown) => string;
   now?: () => Date;
 }
 
@@ -64,7 +66,11 @@ export class StatusWriter implements ReconcileObserver {
   }
 
   async observe(result: ReconcileResult): Promise<void> {
-    const { key, pool, plan, previous, reports } = result;
+    const { key, pool, plan, previous } = result;
+    // A ConfigMap write the API refused is the pool's problem too: it says so where it can be read.
+    const failed = result.failures['nginx-configmap'];
+    const explain = this.opts.explain ?? ((err: unknown) => (err as Error).message);
+    const reports = failed ? { ...result.reports, 'nginx-configmap': { problem: { reason: 'ConfigMapWriteFailed' as const, message: explain(failed) } } } : result.reports;
     if (!pool) {
       this.invalid.delete(key);
       this.seen.delete(key);

@@ -20,6 +20,8 @@ export interface ReconcileResult {
   previous?: DesiredPool;
   /** One report per actuator, by actuator name (the last one when its plan did not change). */
   reports: Record<string, ActuatorReport>;
+  /** Actuators that threw this time (retried with backoff), by name. */
+  failures: Record<string, unknown>;
 }
 
 /** Sees every reconcile outcome: status writers, Event recorders. Leader-only ones are skipped on followers. */
@@ -112,6 +114,7 @@ export class PoolReconciler implements Reconciler {
     let previous: DesiredPool | undefined;
     let retry = false;
     const errors: unknown[] = [];
+    const failures: Record<string, unknown> = {};
     for (const { actuator, leaderOnly } of this.actuators) {
       signal.throwIfAborted();
       if (leaderOnly && !this.leader) continue;
@@ -138,11 +141,12 @@ export class PoolReconciler implements Reconciler {
         if (report.problem) retry = true;
       } catch (err) {
         errors.push(err);
+        failures[actuator.name] = err;
         this.logger.error({ pool: key, actuator: actuator.name, err }, 'actuator failed; will retry');
       }
     }
     this.logChange(key, previous, plan);
-    const result: ReconcileResult = { key, pool, plan, previous, reports };
+    const result: ReconcileResult = { key, pool, plan, previous, reports, failures };
     for (const observer of this.observers) {
       signal.throwIfAborted();
       if (observer.leaderOnly && !this.leader) continue;

@@ -15,8 +15,11 @@ export class BallastProcess {
     this.exited = new Promise((resolve) => child.once('exit', resolve));
   }
 
-  static start(args: string[], env: Record<string, string> = {}): BallastProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  /** `netns`: in a network namespace of its own (only a loopback), where nothing else listens. */
+  static start(args: string[], env: Record<string, string> = {}, { netns = false } = {}): BallastProcess {
+    const node = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args];
+    const [cmd, ...argv] = netns ? ['unshare', '-rn', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', ...node] : node;
+    const child = spawn(cmd, argv, {
       cwd: ROOT,
       env: { ...process.env, BALLAST_LOG_FORMAT: 'json', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -51,12 +51,10 @@ export function toKubeApiError(err: unknown, call?: ApiCall): KubeApiError {
   return new KubeApiError(0, detail ? `${e.message}: ${detail}` : String(e?.message ?? err), call);
 }
 
-async function call<T>(what: ApiCall, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toKubeApiError(err, what);
-  }
+/** Told about every call's outcome (failure reporting); KubeClient's constructor takes one. */
+export interface ApiObserver {
+  failed(err: KubeApiError): void;
+  succeeded(call: ApiCall): void;
 }
 
 /** Per-call options: a signal bounds the request (leader election's renew deadline). */
@@ -180,6 +178,7 @@ export class KubeClient {
   constructor(
     readonly config: k8s.KubeConfig,
     private readonly watchOptions: WatchOptions = DEFAULT_WATCH_OPTIONS,
+    private readonly observer?: ApiObserver,
   ) {
     this.custom = config.makeApiClient(k8s.CustomObjectsApi);
     this.core = config.makeApiClient(k8s.CoreV1Api);
@@ -188,14 +187,26 @@ export class KubeClient {
     this.authentication = config.makeApiClient(k8s.AuthenticationV1Api);
   }
 
+  private async call<T>(what: ApiCall, fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      this.observer?.succeeded(what);
+      return result;
+    } catch (err) {
+      const e = toKubeApiError(err, what);
+      this.observer?.failed(e);
+      throw e;
+    }
+  }
+
   target(): ClusterTarget {
     return { server: this.config.getCurrentCluster()?.server ?? '(none)', context: this.config.getCurrentContext() || '(none)', user: this.config.getCurrentUser()?.name ?? '(none)' };
   }
 
   /** The authenticated user name, from a SelfSubjectReview (which every authenticated user may create). */
-  async whoAmI(): Promise<string> {
-    const review = await call({ verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' }, () =>
-      this.authentication.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+  async whoAmI(signal?: AbortSignal): Promise<string> {
+    const review = await this.call({ verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' }, () =>
+      this.authentication.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, withSignal(signal)),
     );
     return review.status?.userInfo?.username ?? '(unknown)';
   }
@@ -204,7 +215,7 @@ export class KubeClient {
   async list(kind: WatchedKind, opts: ListOptions): Promise<{ items: Json[]; resourceVersion: string }> {
     const { namespace, labelSelector, fieldSelector } = opts;
     const sel = { labelSelector, fieldSelector };
-    const list = await call<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>({ verb: 'list', resource: kind.resource, namespace }, () => {
+    const list = await this.call<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>({ verb: 'list', resource: kind.resource, namespace }, () => {
       switch (kind.kind) {
         case 'BalancerPool':
           return namespace
@@ -237,7 +248,7 @@ export class KubeClient {
 
   async getPool(namespace: string, name: string): Promise<Json> {
     return plain(
-      await call({ verb: 'get', resource: `${PLURAL}.${GROUP}`, namespace }, () =>
+      await this.call({ verb: 'get', resource: `${PLURAL}.${GROUP}`, namespace }, () =>
         this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name }),
       ),
     );
@@ -250,7 +261,7 @@ export class KubeClient {
   async replacePoolStatus(namespace: string, name: string, resourceVersion: string, status: unknown): Promise<Json> {
     const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, resourceVersion }, status };
     return plain(
-      await call({ verb: 'update', resource: `${PLURAL}/status.${GROUP}`, namespace }, () =>
+      await this.call({ verb: 'update', resource: `${PLURAL}/status.${GROUP}`, namespace }, () =>
         this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }),
       ),
     );
@@ -258,7 +269,7 @@ export class KubeClient {
 
   /** Creates a core/v1 Event with `count: 1`; returns its name, for `patchEventCount`. */
   async createEvent(e: CoreEvent, now: Date): Promise<string> {
-    const created = await call({ verb: 'create', resource: 'events', namespace: e.namespace }, () =>
+    const created = await this.call({ verb: 'create', resource: 'events', namespace: e.namespace }, () =>
       this.core.createNamespacedEvent({
         namespace: e.namespace,
         body: {
@@ -281,14 +292,14 @@ export class KubeClient {
 
   /** Bumps a repeated Event's count and lastTimestamp (a merge patch), as client-go's EventCorrelator does. */
   async patchEventCount(namespace: string, name: string, count: number, now: Date): Promise<void> {
-    await call({ verb: 'patch', resource: 'events', namespace }, () =>
+    await this.call({ verb: 'patch', resource: 'events', namespace }, () =>
       this.core.patchNamespacedEvent({ namespace, name, body: { count, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
     );
   }
 
   async getConfigMap(namespace: string, name: string): Promise<Json | undefined> {
     try {
-      return plain(await call({ verb: 'get', resource: 'configmaps', namespace }, () => this.core.readNamespacedConfigMap({ namespace, name })));
+      return plain(await this.call({ verb: 'get', resource: 'configmaps', namespace }, () => this.core.readNamespacedConfigMap({ namespace, name })));
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
@@ -297,23 +308,23 @@ export class KubeClient {
 
   /** ConfigMaps carrying `labelSelector`, in one namespace or all. */
   async listConfigMaps(labelSelector: string, namespace?: string): Promise<Json[]> {
-    const list = await call({ verb: 'list', resource: 'configmaps', namespace }, () =>
+    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () =>
       namespace ? this.core.listNamespacedConfigMap({ namespace, labelSelector }) : this.core.listConfigMapForAllNamespaces({ labelSelector }),
     );
     return (list.items ?? []).map((i) => plain<Json>(i));
   }
 
   async createConfigMap(namespace: string, body: Json): Promise<void> {
-    await call({ verb: 'create', resource: 'configmaps', namespace }, () => this.core.createNamespacedConfigMap({ namespace, body: body as k8s.V1ConfigMap }));
+    await this.call({ verb: 'create', resource: 'configmaps', namespace }, () => this.core.createNamespacedConfigMap({ namespace, body: body as k8s.V1ConfigMap }));
   }
 
   async replaceConfigMap(namespace: string, name: string, body: Json): Promise<void> {
-    await call({ verb: 'update', resource: 'configmaps', namespace }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }));
+    await this.call({ verb: 'update', resource: 'configmaps', namespace }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }));
   }
 
   async deleteConfigMap(namespace: string, name: string): Promise<void> {
     try {
-      await call({ verb: 'delete', resource: 'configmaps', namespace }, () => this.core.deleteNamespacedConfigMap({ namespace, name }));
+      await this.call({ verb: 'delete', resource: 'configmaps', namespace }, () => this.core.deleteNamespacedConfigMap({ namespace, name }));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
@@ -322,7 +333,7 @@ export class KubeClient {
   /** The Lease, or undefined when it does not exist; `signal` bounds the request. */
   async getLease(namespace: string, name: string, signal?: AbortSignal): Promise<LeaseRecord | undefined> {
     try {
-      const lease = await call({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace }, () =>
+      const lease = await this.call({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace }, () =>
         this.coordination.readNamespacedLease({ namespace, name }, withSignal(signal)),
       );
       return { ...plain<LeaseRecord>(lease.spec ?? {}), resourceVersion: lease.metadata?.resourceVersion };
@@ -348,7 +359,7 @@ export class KubeClient {
         leaseTransitions: record.leaseTransitions,
       },
     };
-    const written = await call({ verb: record.resourceVersion ? 'update' : 'create', resource: 'leases.coordination.k8s.io', namespace }, () =>
+    const written = await this.call({ verb: record.resourceVersion ? 'update' : 'create', resource: 'leases.coordination.k8s.io', namespace }, () =>
       record.resourceVersion
         ? this.coordination.replaceNamespacedLease({ namespace, name, body }, withSignal(signal))
         : this.coordination.createNamespacedLease({ namespace, body }, withSignal(signal)),

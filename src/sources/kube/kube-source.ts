@@ -14,7 +14,7 @@ import type { Source } from '../../controller/source.js';
 import type { ObjectStore } from '../../controller/store.js';
 import { backoffDelay, realTimers, type BackoffOptions, type Timers } from '../../controller/work-queue.js';
 import type { Logger } from '../../log.js';
-import { WATCHED_KINDS, type Json, type KubeClient, type ListOptions, type WatchedKind } from './kube-client.js';
+import { KubeApiError, toKubeApiError, WATCHED_KINDS, type ApiObserver, type Json, type KubeClient, type ListOptions, type WatchedKind } from './kube-client.js';
 
 export interface KubeSourceOptions {
   client: KubeClient;
@@ -27,6 +27,8 @@ export interface KubeSourceOptions {
   watchdogMs?: number;
   backoff?: BackoffOptions;
   timers?: Timers;
+  /** Told when a watch fails and when it works again (lists are reported by the client). */
+  failures?: ApiObserver;
   /** Told about an object the API holds but Ballast cannot accept (its last good version stays). */
   onInvalid?: (object: Json, errors: FieldError[]) => void;
 }
@@ -72,6 +74,7 @@ export class KubeSource implements Source {
       // An event proves the watch works (the backoff resets); a connect only that it is trying.
       const alive = () => {
         w.lastActivity = Date.now();
+        if (w.failures > 0) this.opts.failures?.succeeded(this.watchCall(w));
         w.failures = 0;
       };
       w.informer.on('add', (o) => (alive(), this.upsert(w, o as unknown as Json)));
@@ -123,12 +126,20 @@ export class KubeSource implements Source {
     if (this.stopped || !w.synced) return; // before sync, startInformer retries by itself
     const delay = backoffDelay(++w.failures, this.backoff());
     this.opts.logger.warn({ kind: w.kind.kind, err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'watch failed; restarting');
+    // A relist's failure was reported by the client already.
+    if (!(err instanceof KubeApiError && err.call)) this.opts.failures?.failed(toKubeApiError(err, this.watchCall(w)));
     if (w.restartTimer !== undefined) this.timers.clearTimeout(w.restartTimer);
     w.restartTimer = this.timers.setTimeout(() => {
       w.restartTimer = undefined;
       if (this.stopped) return;
-      void w.informer.start();
+      const failures = w.failures;
+      // start() resolves once the watch is open; no error meanwhile means it works again.
+      void w.informer.start().then(() => failures === w.failures && this.opts.failures?.succeeded(this.watchCall(w)));
     }, delay);
+  }
+
+  private watchCall(w: Watched) {
+    return { verb: 'watch', resource: w.kind.resource, namespace: w.opts.namespace };
   }
 
   private checkWatchdog(watchdogMs: number): void {
