@@ -131,10 +131,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     shutdown: { acceptDelayMs: o.shutdownDelaySeconds * 1000, graceMs: 25_000 },
   });
   requeue = (key) => app.manager.queue.add(key);
-  /** A new writer of cluster state: first the ConfigMaps left behind, then every pool. */
+  /**
+   * A new writer of cluster state: first the ConfigMaps left behind, then every pool. Not a sidecar
+   * (--pool): its Role grants no ConfigMaps (docs/cluster.md, Sidecar).
+   */
   const becameWriter = async () => {
     try {
-      await configMaps.adoptOrphans((key) => app.store.get('BalancerPool', key));
+      if (!o.pool) await configMaps.adoptOrphans((key) => app.store.get('BalancerPool', key));
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'finding the NGINX ConfigMaps Ballast labelled failed; stale ones stay until the next leadership');
     }

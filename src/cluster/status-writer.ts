@@ -2,7 +2,8 @@
 // The status written is exactly the computed one (a PUT of /status, so a field that went away goes
 // away), conditional on the newest resourceVersion seen (the store's copy, the API's copy of a spec
 // that was rejected, or the answer to our own last write, whichever is newest), and skipped when it
-// equals what the API holds. A 409 re-reads the pool and tries again.
+// equals what the API holds. A 409 fails the reconcile, which is retried once the watch has brought
+// the newer pool.
 import { splitKey } from '../api/keys.js';
 import type { BalancerPool, BalancerPoolStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
@@ -14,9 +15,7 @@ import type { Logger } from '../log.js';
 import { KubeApiError, type Json, type KubeClient } from '../sources/kube/kube-client.js';
 import type { EventRecorder } from './event-recorder.js';
 
-const MAX_CONFLICT_RETRIES = 3;
-
-export type StatusClient = Pick<KubeClient, 'replacePoolStatus' | 'getPool'>;
+export type StatusClient = Pick<KubeClient, 'replacePoolStatus'>;
 
 export interface StatusWriterOptions {
   client: StatusClient;
@@ -83,29 +82,17 @@ export class StatusWriter implements ReconcileObserver {
     this.remember(key, { resourceVersion: pool.metadata.resourceVersion, status: pool.status });
     const before = this.seen.get(key)!;
     const { namespace, name } = splitKey(key);
-    let current = before;
-    let status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: current.status, now: this.now() });
     let failure: unknown;
-    for (let attempt = 0; canonical(status) !== canonical(current.status); attempt++) {
+    const status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: before.status, now: this.now() });
+    if (canonical(status) !== canonical(before.status)) {
       try {
-        const written = (await this.opts.client.replacePoolStatus(namespace, name, current.resourceVersion ?? '', status)) as BalancerPool;
+        const written = (await this.opts.client.replacePoolStatus(namespace, name, before.resourceVersion ?? '', status)) as BalancerPool;
         this.remember(key, { resourceVersion: written.metadata.resourceVersion, status: written.status });
-        break;
       } catch (err) {
-        if (!(err instanceof KubeApiError && err.status === 409) || attempt >= MAX_CONFLICT_RETRIES) {
-          failure = err;
-          break;
-        }
-        this.opts.logger.debug({ pool: key, attempt }, 'status write conflict; re-reading the pool');
-        try {
-          const fresh = (await this.opts.client.getPool(namespace, name)) as BalancerPool;
-          this.remember(key, { resourceVersion: fresh.metadata.resourceVersion, status: fresh.status });
-        } catch (readErr) {
-          failure = readErr;
-          break;
-        }
-        current = this.seen.get(key)!;
-        status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: current.status, now: this.now() });
+        // A 409: the pool changed since that version; the watch brings the new one, and the retry
+        // (the reconcile fails, with backoff) starts from it. No re-read: nothing but the watch reads pools.
+        if (err instanceof KubeApiError && err.status === 409) this.opts.logger.debug({ pool: key }, 'status write conflict; retrying from the newer version');
+        failure = err;
       }
     }
     // Events follow the plan, not the status: swapping one backend for another leaves the counts alone.

@@ -246,14 +246,6 @@ export class KubeClient {
     return new k8s.ListWatch(kind.path(opts.namespace), watch, listFn, false, opts.labelSelector, opts.fieldSelector);
   }
 
-  async getPool(namespace: string, name: string): Promise<Json> {
-    return plain(
-      await this.call({ verb: 'get', resource: `${PLURAL}.${GROUP}`, namespace }, () =>
-        this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name }),
-      ),
-    );
-  }
-
   /**
    * Replaces `/status` (PUT) with exactly `status`, conditional on `resourceVersion` (409 when stale):
    * a field Ballast no longer computes disappears, which a merge patch would leave behind.
