@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { writeKubeconfig, type ClusterInfo } from './control-plane.js';
+import { ControlPlane, writeKubeconfig, type ClusterInfo } from './control-plane.js';
 
 export type { ClusterInfo } from './control-plane.js';
 
@@ -26,6 +26,20 @@ export function clusterInfo(): ClusterInfo {
 }
 
 const run = promisify(execFile);
+
+/**
+ * The control plane as tests use it: the CRD installed and established before kube-controller-
+ * manager starts, and this process's environment pointing the helpers below at it.
+ */
+export async function startTestControlPlane(): Promise<ControlPlane> {
+  return ControlPlane.start({
+    beforeControllerManager: async (info) => {
+      process.env[CLUSTER_ENV] = JSON.stringify(info);
+      await kubectl(['apply', '-k', path.resolve(import.meta.dirname, '../../crds')]);
+      await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/balancerpools.ballast.dev']);
+    },
+  });
+}
 
 /** The release's kubectl as the admin, with a discovery cache of its own per process. */
 export async function kubectl(args: string[], opts: { kubeconfig?: string; input?: string; binary?: string } = {}): Promise<string> {
@@ -163,7 +177,7 @@ const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role
  * the controller has exactly the shipped permissions.
  */
 export async function controllerIdentity(admin: KubeAdmin, namespace: string, dir: string): Promise<{ kubeconfig: string; user: string; token: string }> {
-  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve('manifests')])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve(import.meta.dirname, '../../manifests')])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
   const rename = (name: string) => `${name}-${namespace}`;
   // The namespace owns the cluster-scoped copies: the garbage collector removes them with it.
   const owner = await admin.get<KubeObject>(`/api/v1/namespaces/${namespace}`);
