@@ -155,7 +155,7 @@ describe('ballast controller on a real API server', () => {
     await waitFor(async () => (await events()).some((e) => e.reason === 'BackendsChanged' && e.message === message), 5000);
   });
 
-  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and an API server restart', async () => {
+  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and a kube-apiserver crash and restart', async () => {
     // A kube-apiserver of this test's own on the shared etcd (stopping the shared one would stop
     // every suite), behind our TCP proxy for the faults a server does not make by itself.
     const info = clusterInfo();
@@ -193,7 +193,7 @@ describe('ballast controller on a real API server', () => {
     expect(lists()).toBeGreaterThan(listsBefore);
 
     // The API server goes away: the proxy keeps serving the last known backends.
-    await server.stop();
+    await server.crash();
     expect(same(live(c), at(2, 3))).toBe(true);
     expect(await refused(listen)).toBe(false);
     await server.start();
