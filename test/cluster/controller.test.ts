@@ -249,6 +249,21 @@ describe('ballast controller on a real API server', () => {
     expect(used.filter((u) => u.code === 403)).toEqual([]);
   });
 
+  it('runs as the sidecar manifests/sidecar ships: one pool, a namespaced Role, status and Events written', async () => {
+    const sidecar = await controllerIdentity(admin, ns, work, 'manifests/sidecar');
+    const listen = await freePort();
+    await admin.apply(pool(listen, { endpoints: [{ address: '127.0.0.1', port: ports[0] }] }, 'api'));
+    await admin.apply(pool(await freePort(), { endpoints: [{ address: '127.0.0.1', port: ports[1] }] }, 'other'));
+    const c = await controller({ kubeconfig: sidecar.kubeconfig, pool: 'api' });
+    await waitFor(() => servedBy(listen, [ports[0]]), 10_000);
+    await waitFor(async () => (await status('api'))?.backends?.ready === 1, 10_000);
+    await waitFor(async () => (await events()).some((e) => e.involvedObject.name === 'api' && e.reason === 'ListenerOpened'), 5000);
+    // Only its own pool: the other one is neither served nor written.
+    expect(c.app.store.keys('BalancerPool')).toEqual([`${ns}/api`]);
+    expect(await status('other')).toBeUndefined();
+    expect(auditedRequests(sidecar.user).filter((u) => u.code >= 400)).toEqual([]);
+  });
+
   it('lets only the Lease holder write; a stopped leader hands over within the lease duration while both proxies serve', async () => {
     const timings = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
     const [l1, l2] = [await freePort(), await freePort()];

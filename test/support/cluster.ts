@@ -171,13 +171,14 @@ export async function deleteNamespace(admin: KubeAdmin, name: string): Promise<v
 const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
 /**
- * The controller's identity as `kubectl kustomize manifests/` ships it, moved into `namespace`: its
- * ServiceAccount, Role and RoleBinding there, its ClusterRole and ClusterRoleBinding renamed
- * `<name>-<namespace>`. Returns a kubeconfig with a TokenRequest token of that ServiceAccount, so
- * the controller has exactly the shipped permissions.
+ * The controller's identity as `kubectl kustomize manifests/` (or another kustomization, e.g.
+ * `manifests/sidecar`) ships it, moved into `namespace`: its ServiceAccount, Role and RoleBinding
+ * there, its ClusterRole and ClusterRoleBinding renamed `<name>-<namespace>`. Returns a kubeconfig
+ * with a TokenRequest token of that ServiceAccount, so the controller has exactly the shipped
+ * permissions.
  */
-export async function controllerIdentity(admin: KubeAdmin, namespace: string, dir: string): Promise<{ kubeconfig: string; user: string; token: string }> {
-  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve(import.meta.dirname, '../../manifests')])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function controllerIdentity(admin: KubeAdmin, namespace: string, dir: string, kustomization = 'manifests'): Promise<{ kubeconfig: string; user: string; token: string }> {
+  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve(import.meta.dirname, '../..', kustomization)])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
   const rename = (name: string) => `${name}-${namespace}`;
   // The namespace owns the cluster-scoped copies: the garbage collector removes them with it.
   const owner = await admin.get<KubeObject>(`/api/v1/namespaces/${namespace}`);
