@@ -155,6 +155,16 @@ describe('ballast controller on a real API server', () => {
     await waitFor(async () => (await events()).some((e) => e.reason === 'BackendsChanged' && e.message === message), 5000);
   });
 
+  it('reads the EndpointSlice kube-controller-manager keeps for a Service that selects no Pod as NoEndpoints', async () => {
+    await admin.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 3000 }] } });
+    // No kubelet, no Pods: the EndpointSlice controller writes one slice without ports or endpoints.
+    await waitFor(async () => (await admin.list(SLICES())).length === 1, 10_000);
+    await admin.apply(pool(await freePort()));
+    await controller();
+    await waitFor(async () => (await condition('Ready'))?.reason === 'NoEndpoints', 10_000);
+    expect(await condition('Degraded')).not.toEqual(expect.objectContaining({ reason: 'ServicePortNotFound' }));
+  });
+
   it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and a kube-apiserver crash and restart', async () => {
     // A kube-apiserver of this test's own on the shared etcd (stopping the shared one would stop
     // every suite), behind our TCP proxy for the faults a server does not make by itself.
