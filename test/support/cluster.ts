@@ -4,9 +4,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -41,10 +39,10 @@ export async function startTestControlPlane(): Promise<ControlPlane> {
   });
 }
 
-/** The release's kubectl as the admin, with a discovery cache of its own per process. */
+/** The release's kubectl as the admin; its discovery cache lives (and goes) with the control plane. */
 export async function kubectl(args: string[], opts: { kubeconfig?: string; input?: string; binary?: string } = {}): Promise<string> {
   const info = clusterInfo();
-  cacheDir ??= await mkdtemp(path.join(tmpdir(), 'ballast-kubectl-cache-'));
+  const cacheDir = path.join(info.dir, 'kubectl-cache');
   const child = run(opts.binary ?? path.join(info.binDir, 'kubectl'), ['--kubeconfig', opts.kubeconfig ?? info.adminKubeconfig, '--cache-dir', cacheDir, ...args], {
     timeout: 30_000,
     maxBuffer: 16 << 20,
@@ -52,7 +50,6 @@ export async function kubectl(args: string[], opts: { kubeconfig?: string; input
   if (opts.input !== undefined) child.child.stdin!.end(opts.input);
   return (await child).stdout;
 }
-let cacheDir: string | undefined;
 
 /** An API error, with the server's Status message. */
 export class ApiError extends Error {

@@ -287,10 +287,9 @@ export class ControlPlane {
     }
   }
 
+  /** Kills everything (its state is thrown away, so nothing is worth a graceful shutdown) and removes its files. */
   async stop(): Promise<void> {
-    await this.controllerManager.stop();
-    await this.apiServer.stop();
-    await this.etcd.stop();
+    await Promise.all([this.controllerManager.stop('SIGKILL'), this.apiServer.crash(), this.etcd.stop('SIGKILL')]);
     await rm(this.info.dir, { recursive: true, force: true });
   }
 }
