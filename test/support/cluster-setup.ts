@@ -1,5 +1,6 @@
-// Jest's global setup and teardown (through jest-global.mjs): one control plane for the whole run
-// (suites isolate by namespace); its coordinates reach every worker through the environment.
+// Jest's global setup and teardown (through jest-global-setup.mjs and jest-global-teardown.mjs):
+// one control plane for the whole run (suites isolate by namespace); its coordinates reach every
+// worker through the environment.
 import type { ControlPlane } from './control-plane.js';
 import { startTestControlPlane } from './cluster.js';
 

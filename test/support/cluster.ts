@@ -40,10 +40,10 @@ export async function startTestControlPlane(): Promise<ControlPlane> {
 }
 
 /** The release's kubectl as the admin; its discovery cache lives (and goes) with the control plane. */
-export async function kubectl(args: string[], opts: { kubeconfig?: string; input?: string; binary?: string } = {}): Promise<string> {
+export async function kubectl(args: string[], opts: { input?: string } = {}): Promise<string> {
   const info = clusterInfo();
   const cacheDir = path.join(info.dir, 'kubectl-cache');
-  const child = run(opts.binary ?? path.join(info.binDir, 'kubectl'), ['--kubeconfig', opts.kubeconfig ?? info.adminKubeconfig, '--cache-dir', cacheDir, ...args], {
+  const child = run(path.join(info.binDir, 'kubectl'), ['--kubeconfig', info.adminKubeconfig, '--cache-dir', cacheDir, ...args], {
     timeout: 30_000,
     maxBuffer: 16 << 20,
   });
@@ -52,7 +52,7 @@ export async function kubectl(args: string[], opts: { kubeconfig?: string; input
 }
 
 /** An API error, with the server's Status message. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -69,7 +69,6 @@ const RESOURCES: Record<string, [string, boolean]> = {
   ServiceAccount: ['serviceaccounts', true],
   EndpointSlice: ['endpointslices', true],
   BalancerPool: ['balancerpools', true],
-  Lease: ['leases', true],
   Role: ['roles', true],
   RoleBinding: ['rolebindings', true],
   ClusterRole: ['clusterroles', false],
@@ -77,7 +76,7 @@ const RESOURCES: Record<string, [string, boolean]> = {
 };
 
 /** The API path of an object (or of its collection when `name` is empty). */
-export function objectPath(apiVersion: string, kind: string, namespace: string | undefined, name = ''): string {
+function objectPath(apiVersion: string, kind: string, namespace: string | undefined, name = ''): string {
   const entry = RESOURCES[kind];
   if (!entry) throw new Error(`objectPath: add ${kind} to the table`);
   const [plural, namespaced] = entry;

@@ -183,10 +183,6 @@ export class ApiServer {
   }
 
 
-  get running(): boolean {
-    return this.daemon.running;
-  }
-
   /** Starts the process and waits for /readyz. */
   async start(): Promise<void> {
     this.daemon.start();

@@ -29,11 +29,6 @@ export class TcpProxy {
     return `https://127.0.0.1:${this.port}`;
   }
 
-  /** Connections through the proxy right now. */
-  get connections(): number {
-    return this.pairs.size;
-  }
-
   private accept(client: net.Socket, port: number, host: string) {
     if (this.refusing) {
       client.resetAndDestroy();
