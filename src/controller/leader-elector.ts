@@ -25,6 +25,8 @@ export class LeaderElector {
   private timer?: NodeJS.Timeout;
   private observed?: { record: LeaseRecord; at: number };
   private lastRenew = 0;
+  /** The last failure reported, so a lasting one (a missing namespace, no permission) is logged once. */
+  private lastError?: string;
   private readonly now: () => number;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
@@ -71,11 +73,17 @@ export class LeaderElector {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     const ok = await this.tryAcquireOrRenew().catch((err: unknown) => {
-      this.opts.logger.debug({ err: (err as Error).message }, 'lease update failed');
+      // A lost race is not an error (tryAcquireOrRenew returns false); this is: until it is fixed,
+      // this replica never leads, so nothing writes status. Say so once per distinct reason.
+      const message = (err as Error).message;
+      this.opts.logger.debug({ err: message }, 'lease update failed');
+      if (message !== this.lastError) this.opts.logger.warn({ lease: `${this.opts.namespace}/${this.opts.name}`, err: message }, 'cannot acquire or renew the lease');
+      this.lastError = message;
       return false;
     });
     if (this.stopped) return;
     if (ok) {
+      this.lastError = undefined;
       this.lastRenew = this.now();
       if (!this.leading) this.setLeading(true);
     } else if (this.leading && this.now() - this.lastRenew >= this.renewDeadlineMs) {

@@ -78,6 +78,10 @@ const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(
 type PoolStatus = { observedGeneration?: number; backends?: { ready: number; total: number }; conditions?: { type: string; status: string; reason: string }[]; listener?: string };
 const status = async (name = 'web') => ((await admin.get<KubeObject>(`${POOLS()}/${name}`))?.status ?? undefined) as PoolStatus | undefined;
 const condition = async (type: string) => (await status())?.conditions?.find((c) => c.type === type);
+async function createNamespaceNamed(name: string) {
+  await admin.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  closers.push(() => deleteNamespace(admin, name));
+}
 const events = async () => admin.list<{ reason: string; message: string; involvedObject: { name: string } }>(`/api/v1/namespaces/${ns}/events`);
 
 beforeAll(async () => {
@@ -272,6 +276,21 @@ describe('ballast controller on a real API server', () => {
     expect(c.app.store.keys('BalancerPool')).toEqual([`${ns}/api`]);
     expect(await status('other')).toBeUndefined();
     expect(auditedRequests(sidecar.user).filter((u) => u.code >= 400)).toEqual([]);
+  });
+
+  it('says why it cannot lead when the Lease namespace does not exist (the API server refuses it)', async () => {
+    const logs = captureLogs('debug');
+    const missing = `${ns}-missing`;
+    // As the admin, as README's local run does (the ServiceAccount would be refused by RBAC first).
+    const c = await controller({ kubeconfig: clusterInfo().adminKubeconfig, leaderElect: true, leaderElectionNamespace: missing, logger: logs.logger, leaseTimings: { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 } });
+    const warnings = () => logs.lines().filter((l) => l.msg === 'cannot acquire or renew the lease');
+    await waitFor(() => warnings().length > 0, 5000);
+    expect(String(warnings()[0].err)).toContain(`namespaces "${missing}" not found`);
+    // Once the namespace exists it leads; the retries before that said nothing more at warn.
+    await waitFor(() => logs.lines().filter((l) => l.msg === 'lease update failed').length >= 3, 5000);
+    await createNamespaceNamed(missing);
+    await waitFor(() => c.elector!.isLeader, 5000);
+    expect(warnings()).toHaveLength(1);
   });
 
   it('lets only the Lease holder write; a stopped leader hands over within the lease duration while both proxies serve', async () => {
