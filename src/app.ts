@@ -15,8 +15,12 @@ import { ProxyPools } from './proxy/proxy-pools.js';
 export interface BallastOptions {
   logger: Logger;
   sources: Source[];
-  /** Actuators besides the proxy, which every Ballast process runs. */
+  /** Actuators besides the proxy. */
   actuators?: ManagedActuator[];
+  /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
+  proxy?: boolean;
+  /** A further condition for /readyz, besides the sources' sync (e.g. NGINX's first load). */
+  ready?: () => boolean;
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
@@ -31,7 +35,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy: ProxyPools;
+  proxy?: ProxyPools;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -43,8 +47,8 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = new ProxyPools({ logger, registry });
-  const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
+  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry });
+  const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
   const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
@@ -53,8 +57,8 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     ? new AdminServer({
         address: opts.admin,
         registry,
-        ready: () => manager.ready && !stopping,
-        pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+        ready: () => manager.ready && !stopping && (opts.ready?.() ?? true),
+        pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
@@ -67,7 +71,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     if (stopping) return;
     stopping = true;
     const { acceptDelayMs, graceMs } = opts.shutdown ?? { acceptDelayMs: 0, graceMs: 10_000 };
-    await proxy.shutdown({ acceptDelayMs, graceMs });
+    await proxy?.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
     await admin?.close();

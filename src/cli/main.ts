@@ -27,12 +27,21 @@ Commands:
                through the Services and EndpointSlices in the same files).
                  -f FILE|DIR       (repeatable)
                  --format yaml|conf  ConfigMap YAML (default) or the raw upstream blocks
-  nginx-reloader  Beside NGINX: validate (nginx -t) and reload on every change of the upstream folder.
-                 --watch DIR           the mounted upstream folder (a ConfigMap volume)
-                 --nginx-conf FILE     nginx's main config (-c)
+  nginx-agent  Beside NGINX: render the pools into a folder NGINX includes and keep NGINX in step.
+                 --manifests DIR       dev: pools from this folder (default: the Kubernetes API)
+                 --kubeconfig FILE     default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
+                 --namespace NS        only this namespace (default: all)
+                 --out-dir DIR         the folder NGINX includes in http {} (default /etc/nginx/ballast)
+                 --nginx-conf FILE     nginx's main config (-c) (required)
                  --nginx-prefix DIR    nginx's prefix (-p), when not the compiled-in one
                  --nginx-bin PATH      the nginx binary (default nginx)
-                 --debounce-ms MS      quiet time before re-checking (default 200)
+                 --mode MODE           dynamic (Lua balancer, no reload per endpoint change) | plain
+                                       (a reload per change) | auto (dynamic if nginx has Lua; default)
+                 --socket PATH         dynamic mode's local socket (default OUT-DIR/private/ballast-agent.sock)
+                 --watch DIR           instead of pools: reload when this folder of mounted upstream
+                                       ConfigMaps changes (plain)
+                 --debounce-ms MS      --watch: quiet time before re-checking (default 200)
+                 --admin ADDR          /healthz /readyz /metrics (default 127.0.0.1:9902)
   crd          Print the BalancerPool CustomResourceDefinition.
   demo         Start two demo backends (ports 3000, 3001) and 'ballast dev' on manifests/dev.
 
@@ -138,24 +147,41 @@ async function main(argv: string[]): Promise<number> {
       const { runRenderNginx } = await import('./render.js');
       return runRenderNginx(files, format, process.stdout, process.stderr);
     }
-    case 'nginx-reloader': {
+    case 'nginx-agent': {
       const args = parse(rest, {
-        watch: { type: 'string' },
+        manifests: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'out-dir': { type: 'string', default: '/etc/nginx/ballast' },
         'nginx-conf': { type: 'string' },
         'nginx-prefix': { type: 'string' },
         'nginx-bin': { type: 'string', default: 'nginx' },
+        mode: { type: 'string', default: 'auto' },
+        socket: { type: 'string' },
+        watch: { type: 'string' },
         'debounce-ms': { type: 'string', default: '200' },
+        admin: { type: 'string', default: '127.0.0.1:9902' },
       });
       if (args.values.help) break;
       const v = args.values;
-      if (!v.watch || !v['nginx-conf']) throw new UsageError('nginx-reloader needs --watch DIR and --nginx-conf FILE');
-      const { runNginxReloader } = await import('./nginx-reloader.js');
-      return runNginxReloader({
-        watchDir: v.watch,
+      if (!v['nginx-conf']) throw new UsageError('nginx-agent needs --nginx-conf FILE');
+      const mode = v.mode;
+      if (mode !== 'dynamic' && mode !== 'plain' && mode !== 'auto') throw new UsageError(`--mode must be dynamic, plain or auto, got "${mode}"`);
+      if (v.watch && (v.manifests || v.kubeconfig || v.namespace)) throw new UsageError('--watch reloads a folder written by others; it takes no --manifests, --kubeconfig or --namespace');
+      const { runNginxAgent } = await import('./nginx-agent.js');
+      return runNginxAgent({
+        manifests: v.manifests,
+        kubeconfig: v.kubeconfig,
+        namespace: v.namespace,
+        watch: v.watch,
+        outDir: v['out-dir']!,
+        mode,
+        socket: v.socket,
         nginxConf: v['nginx-conf'],
         nginxPrefix: v['nginx-prefix'],
         nginxBin: v['nginx-bin'],
         debounceMs: parseSeconds('--debounce-ms', v['debounce-ms']!),
+        admin: v.admin,
         logger: logLevel(args),
       });
     }
