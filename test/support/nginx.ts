@@ -203,6 +203,8 @@ export interface Backend {
   /** Requests this backend answered. */
   hits: number;
   close(): Promise<void>;
+  /** A Pod's graceful stop: no new connections, idle ones closed, in-flight requests finish. */
+  drain(): Promise<void>;
 }
 
 /**
@@ -227,6 +229,7 @@ export async function startBackend(name: string): Promise<Backend> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+    drain: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   return backend;
 }
