@@ -41,7 +41,8 @@ async function sourceFor(o: NginxAgentCliOptions): Promise<Source> {
   const { logger } = o;
   if (o.manifests) return new FileSource({ dir: path.resolve(o.manifests), logger });
   // Loaded only in cluster mode: the Kubernetes client costs tens of MB.
-  const [{ KubeClient, loadKubeConfig }, { KubeSource }] = await Promise.all([import('../sources/kube/kube-client.js'), import('../sources/kube/kube-source.js')]);
+  const { KubeClient, loadKubeConfig } = await import('../sources/kube/kube-client.js');
+  const { KubeSource } = await import('../sources/kube/kube-source.js');
   return new KubeSource({ client: new KubeClient(loadKubeConfig(o.kubeconfig)), logger, namespace: o.namespace, resyncMs: (o.resyncSeconds ?? 300) * 1000 });
 }
 
