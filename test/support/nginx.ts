@@ -75,6 +75,30 @@ ${http}
 `;
 }
 
+/**
+ * manifests/nginx/nginx.conf with the Pod's absolute paths moved into a test prefix, listening on
+ * loopback `port`, including the agent's `outDir`. Each rewrite must apply, or the manifest changed
+ * shape and the tests using it no longer test it.
+ */
+export function podNginxConf(manifest: string, port: number, outDir: string): string {
+  const rewrites: Array<[string | RegExp, string]> = [
+    // Debian's modules-enabled/ loads the modules by paths relative to the compiled-in prefix.
+    ['include /etc/nginx/modules-enabled/*.conf;', LUA_MODULES],
+    [/^worker_processes .*$/gm, 'daemon off;\nworker_processes 1;'],
+    ['/var/run/nginx/', 'logs/'],
+    ['/var/cache/nginx/', 'tmp/'],
+    ['error_log /dev/stderr', 'error_log logs/error.log'],
+    ['access_log /dev/stdout', 'access_log off'],
+    ['/etc/nginx/ballast/', `${outDir}/`],
+    ['listen 8080;', `listen 127.0.0.1:${port};`],
+  ];
+  return rewrites.reduce((text, [from, to]) => {
+    const next = text.replaceAll(from, to);
+    if (next === text) throw new Error(`manifests/nginx/nginx.conf no longer contains ${from}`);
+    return next;
+  }, manifest);
+}
+
 export interface NginxPrefix {
   /** Ends with "/", as `-p` wants it. */
   prefix: string;
