@@ -48,6 +48,7 @@ async function sequence(url: string, n: number): Promise<string[]> {
   }
 }
 
+const retiredWorkers = async (r: AgentRig) => ((await r.nginx.errorLog()).match(/gracefully shutting down/g) ?? []).length;
 const sighups = async (r: AgentRig) => ((await r.nginx.errorLog()).match(/signal 1 \(SIGHUP\) received/g) ?? []).length;
 
 /** The sets NGINX's shared memory holds, through the agent's socket. */
@@ -105,6 +106,21 @@ describe('nginx-agent dynamic mode', () => {
 
     expect(await sequence(plain.nginx.url(), n)).toEqual(expected);
     expect(await sequence(dynamic.nginx.url(), n)).toEqual(expected);
+
+    // least_conn (one request at a time: every server ties, so round robin decides) and ip_hash pick
+    // as NGINX's own do.
+    for (const algorithm of ['LeastConnections', 'IPHash']) {
+      const changed = poolYaml('web', list.map((b, i) => ({ port: b.port, weight: weights[i] })), { algorithm });
+      const reloads = plain.agent.status().reloads;
+      const retired = await retiredWorkers(plain);
+      await Promise.all([dynamic.save('web.yaml', changed), plain.save('web.yaml', changed)]);
+      await waitFor(async () => (await storedSet(dynamic, 'default_web')).includes(`algorithm ${algorithm}`));
+      // NGINX's new worker, and only it, serves the next requests.
+      await waitFor(() => plain.agent.status().reloads > reloads);
+      await waitFor(async () => (await retiredWorkers(plain)) > retired);
+      const fromNginx = await sequence(plain.nginx.url(), n);
+      expect(await sequence(dynamic.nginx.url(), n)).toEqual(fromNginx);
+    }
   });
 
   it('reuses upstream keep-alive connections through the Lua balancer', async () => {
