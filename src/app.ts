@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
 import { debugPools } from './admin/debug-pools.js';
+import { readiness, type ReadinessCheck } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -10,6 +11,7 @@ import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
+import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 
 export interface BallastOptions {
@@ -19,14 +21,16 @@ export interface BallastOptions {
   actuators?: ManagedActuator[];
   /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
   proxy?: boolean;
-  /** A further condition for /readyz, besides the sources' sync (e.g. NGINX's first load). */
-  ready?: () => boolean;
+  /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
+  readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -47,9 +51,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry });
+  // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
+  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
   const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
+    openListeners: () => proxy?.listeners() ?? new Map(),
+    listenerPolicy: opts.listenerPolicy,
+  });
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
@@ -57,7 +65,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     ? new AdminServer({
         address: opts.admin,
         registry,
-        ready: () => manager.ready && !stopping && (opts.ready?.() ?? true),
+        readiness: () =>
+          readiness({
+            stopping,
+            ...manager.progress(),
+            listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+            checks: opts.readyChecks?.map((c) => c()),
+          }),
         pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
       })
     : undefined;
@@ -65,7 +79,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   await manager.start();
-  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
   const stop = async () => {
     if (stopping) return;

@@ -66,7 +66,10 @@ export async function startNginxAgent(o: NginxAgentCliOptions): Promise<RunningN
     emptyPoolListen: o.emptyPoolListen,
     logger: o.logger,
   });
-  const app = await startBallast({ logger: o.logger, admin: o.admin, sources: [await sourceFor(o)], actuators: [{ actuator: agent }], proxy: false, ready: () => agent.loaded });
+  const app = await startBallast({ logger: o.logger, admin: o.admin, sources: [await sourceFor(o)], actuators: [{ actuator: agent }],
+    proxy: false,
+    readyChecks: [() => ({ name: 'nginx', failure: agent.loaded ? undefined : 'first load not done yet' })],
+  });
   await agent.start();
   o.logger.info({ mode: agent.status().mode, outDir: o.outDir }, 'nginx agent ready');
   return { app, agent, stop: () => app.stop() };
