@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseHostPort } from '../admin/admin-server.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
+import type { NginxAgentMode } from '../nginx/nginx-agent.js';
 import { listenError, reportError, UsageError } from './errors.js';
 
 const USAGE = `Usage: ballast <command> [options]
@@ -265,7 +266,8 @@ async function main(argv: string[]): Promise<number> {
       if (args.values.help) break;
       const v = args.values;
       if (!v['nginx-conf']) throw new UsageError('nginx-agent needs --nginx-conf FILE');
-      const mode = parseChoice('--mode', v.mode, 'BALLAST_NGINX_MODE', 'an nginx-agent mode', ['dynamic', 'plain', 'auto'] as const)!;
+      const mode = v.mode as NginxAgentMode | 'auto';
+      if (mode !== 'dynamic' && mode !== 'plain' && mode !== 'auto') throw new UsageError(`--mode "${mode}" is not an nginx-agent mode; use one of dynamic, plain, auto`);
       if (v.watch && (v.manifests || v.kubeconfig || v.namespace)) throw new UsageError('--watch reloads a folder written by others; it takes no --manifests, --kubeconfig or --namespace');
       const admin = parseAddress('--admin', v.admin!);
       const options = {

@@ -1,6 +1,6 @@
 // The same churn through `ballast nginx-agent` in both modes, with a real nginx and keep-alive load:
 // a rolling replacement of every backend (0 failed and 0 reset requests in dynamic mode; plain mode's
-// reloads reset idle keep-alive connections, counted and printed beside), and the time from a
+// reloads reset keep-alive connections, counted and printed beside), and the time from a
 // manifest save to NGINX serving the new set over 100 saves (printed, never asserted).
 // Reproduce the figures: NODE_OPTIONS=--experimental-vm-modules npx jest --maxWorkers=1 test/nginx/agent-churn.test.ts
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
@@ -74,10 +74,11 @@ describe.each(['dynamic', 'plain'] as const)('nginx-agent %s mode under churn', 
 
     const servedAtEnd = new Set(load.replies.slice(-30).map((x) => x.body));
     expect(servedAtEnd).toEqual(new Set(['b0', 'b1', 'b2']));
-    expect(load.failures).toEqual([]);
     const reloadsDuringChurn = r.agent.status().reloads - reloads;
     figures[mode].rolling = `rolling replacement of 3 backends: ${load.replies.length} requests, ${load.failures.length} failed, ${load.retriedResets} reset (retried), ${reloadsDuringChurn} reloads`;
+    // Plain mode's reloads close keep-alive connections: its counts are printed, not asserted.
     if (mode === 'dynamic') {
+      expect(load.failures).toEqual([]);
       expect(load.retriedResets).toBe(0);
       expect(reloadsDuringChurn).toBe(0);
     } else {
@@ -102,7 +103,7 @@ describe.each(['dynamic', 'plain'] as const)('nginx-agent %s mode under churn', 
       latencies.push(first.at - t0);
     }
     await load.stop();
-    expect(load.failures).toEqual([]);
+    if (mode === 'dynamic') expect(load.failures).toEqual([]);
     const sorted = [...latencies].sort((a, b) => a - b);
     // The agent's share: from the store change to the reconcile done (set pushed, or reload signalled).
     const sync = (await r.running.app!.registry.getSingleMetric('ballast_sync_latency_seconds')!.get()).values;

@@ -18,7 +18,7 @@ describe('ballast nginx-agent', () => {
     expect(noConf.stderr).toContain('nginx-agent needs --nginx-conf FILE');
     const badMode = await ballast('nginx-agent', '--nginx-conf', 'nginx.conf', '--mode', 'fast');
     expect(badMode.code).toBe(2);
-    expect(badMode.stderr).toContain('--mode must be dynamic, plain or auto, got "fast"');
+    expect(badMode.stderr).toContain('--mode "fast" is not an nginx-agent mode; use one of dynamic, plain, auto');
     const watchAndApi = await ballast('nginx-agent', '--nginx-conf', 'nginx.conf', '--watch', '/tmp', '--namespace', 'x');
     expect(watchAndApi.code).toBe(2);
     expect(watchAndApi.stderr).toContain('--watch reloads a folder written by others');
