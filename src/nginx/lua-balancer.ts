@@ -40,7 +40,9 @@ local function parse(text)
       set.max_fails, set.fail_timeout = tonumber(a), tonumber(b)
     elseif k == "server" then
       local weight = tonumber(c) or 1
-      set.peers[#set.peers + 1] = { id = a .. "|" .. b, host = a, port = tonumber(b), weight = weight, effective_weight = weight, current = 0 }
+      -- set_current_peer wants an IPv6 address in brackets.
+      local host = a:find(":", 1, true) and ("[" .. a .. "]") or a
+      set.peers[#set.peers + 1] = { id = a .. "|" .. b, host = host, port = tonumber(b), weight = weight, effective_weight = weight, current = 0 }
       set.total = set.total + weight
     end
   end

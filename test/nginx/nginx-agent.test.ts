@@ -137,6 +137,16 @@ describe('nginx-agent dynamic mode', () => {
     expect(ports.size).toBe(1);
   });
 
+  it('balances over IPv6 endpoints', async () => {
+    const server = http.createServer((_req, res) => res.end('v6'));
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    cleanup.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(resolve))));
+    const port = (server.address() as net.AddressInfo).port;
+    const yaml = poolYaml('web', []).replace('endpoints: []', `endpoints: [{ address: "::1", port: ${port} }]`);
+    const r = await rig({ mode: 'dynamic', files: { 'web.yaml': yaml } });
+    expect(await sequence(r.nginx.url(), 3)).toEqual(['v6', 'v6', 'v6']);
+  });
+
   it.each(['dynamic', 'plain'] as const)('%s: a backend that fails is retried on the next one and ejected for fail_timeout (max_fails 1)', async (mode) => {
     const [good] = await backends('good');
     // Accepts, then resets: nginx sees an error before any response header.
