@@ -83,8 +83,8 @@ export class NginxAgent implements Actuator {
   private readonly socket: string;
   private mode?: NginxAgentMode;
   private readonly plans = new Map<ObjectKey, DesiredPool>();
-  /** Structure text per key as NGINX last loaded it. */
-  private readonly accepted = new Map<ObjectKey, string>();
+  /** Structure file and text per key as NGINX last loaded them. */
+  private readonly accepted = new Map<ObjectKey, { file: string; text: string }>();
   /** Structure text per key that `nginx -t` refused, with the error: not offered again until it changes. */
   private readonly refused = new Map<ObjectKey, { text: string; error: string }>();
   /** File name -> text, as written to the folder for the loaded structure. */
@@ -197,10 +197,11 @@ export class NginxAgent implements Actuator {
     }
     for (const [key, plan] of this.plans) {
       const text = this.structureOf(plan);
-      const refused = this.refused.get(key);
-      const offered = refused?.text === text ? this.accepted.get(key) : text;
-      if (offered !== this.accepted.get(key)) round.changed.add(key);
-      if (offered !== undefined) wanted.set(upstreamFileName(plan), offered);
+      const accepted = this.accepted.get(key);
+      // A refused structure is not offered again until it changes: the pool keeps its loaded one.
+      const offered = this.refused.get(key)?.text === text ? accepted : { file: upstreamFileName(plan), text };
+      if (offered?.file !== accepted?.file || offered?.text !== accepted?.text) round.changed.add(key);
+      if (offered) wanted.set(offered.file, offered.text);
     }
     for (const key of this.accepted.keys()) if (!this.plans.has(key)) round.changed.add(key);
 
@@ -255,7 +256,7 @@ export class NginxAgent implements Actuator {
     this.files = wanted;
     for (const key of round.changed) {
       const plan = this.plans.get(key);
-      if (plan) this.accepted.set(key, this.structureOf(plan));
+      if (plan) this.accepted.set(key, { file: upstreamFileName(plan), text: this.structureOf(plan) });
       else this.accepted.delete(key);
     }
     await this.reload(hash);
