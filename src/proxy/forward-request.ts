@@ -126,7 +126,8 @@ export class ForwardRequest implements ExchangeHandler {
       return;
     }
     const failure = classifyFailure(err, { connected: this.#connected, bodySent: this.#bodySent, method: this.#req.method ?? 'GET' });
-    this.#scope.failed(upstream, failure.kind);
+    if (failure.blame === 'backend') this.#scope.failed(upstream, failure.kind);
+    else if (failure.blame === 'proxy') this.#scope.internalError(upstream, err);
     if (this.#status !== 0) {
       // Mid-body: the client must see a broken response, not a complete-looking short one.
       this.#res.destroy();

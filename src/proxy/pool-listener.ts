@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { sendError, writeRawError } from './error-response.js';
 import type { ClientSide } from './route-scope.js';
 
 /** Limits on what clients may do, the same for every listener. */
@@ -71,11 +72,25 @@ export class PoolListener implements ClientSide {
         server.off('error', reject);
         server.on('error', (err) => logger.error({ err }, 'listener error'));
         const listener = new PoolListener(server);
+        // Last line of defence: an exception while routing one request must end that request, never
+        // reach the server's parser and with it the process.
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
-          router.handleRequest(req, res, listener);
+          try {
+            router.handleRequest(req, res, listener);
+          } catch (err) {
+            logger.error({ err }, 'request failed inside the proxy; answered 502');
+            sendError(res, 502, true);
+          }
         });
-        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => router.handleUpgrade(req, socket, head, listener));
+        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+          try {
+            router.handleUpgrade(req, socket, head, listener);
+          } catch (err) {
+            logger.error({ err }, 'upgrade failed inside the proxy; answered 502');
+            writeRawError(socket, 502);
+          }
+        });
         server.on('connection', (socket: Socket) => {
           listener.connections++;
           socket.once('close', () => listener.connections--);
