@@ -37,7 +37,10 @@ function without(headers: string[], names: Set<string>): string[] {
 /**
  * The headers to send to the backend, as a flat `[name, value, …]` list: hop-by-hop ones removed,
  * `X-Forwarded-For` extended with the client address, `X-Forwarded-Proto` and `-Host` set to what this
- * hop saw. For an upgrade, `Connection: upgrade` and the client's `Upgrade` are put back.
+ * hop saw. For an upgrade, `Connection: upgrade` and the client's `Upgrade` are put back. The headers
+ * Ballast sets are added after the client's `Connection` list is applied, so a client cannot name
+ * them away (`Connection: close, X-Forwarded-For`; the class of CVE-2022-31813); a listed
+ * `X-Forwarded-For` only drops the client's own value.
  */
 export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boolean): string[] {
   const raw = req.rawHeaders;
@@ -61,11 +64,13 @@ export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boo
       out.push(name, raw[i + 1]);
     }
   }
+  const headers = listed ? without(out, listed) : out;
+  if (listed?.has('x-forwarded-for')) forwardedFor = undefined;
   const client = req.socket.remoteAddress ?? '';
-  out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', proto);
-  if (host !== undefined) out.push('x-forwarded-host', host);
-  if (upgrade && upgradeTo !== undefined) out.push('connection', 'upgrade', 'upgrade', upgradeTo);
-  return listed ? without(out, listed) : out;
+  headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', proto);
+  if (host !== undefined) headers.push('x-forwarded-host', host);
+  if (upgrade && upgradeTo !== undefined) headers.push('connection', 'upgrade', 'upgrade', upgradeTo);
+  return headers;
 }
 
 /**

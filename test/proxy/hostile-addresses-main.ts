@@ -3,24 +3,11 @@
 // use, fed to the proxy directly (the schema would refuse them), next to a good pool: every request to a
 // bad pool must get 502 (HTTP) or a 502 and a closed socket (upgrade), and the process must live on.
 // Prints one JSON line: { results, good, logged }.
-import { connect } from 'node:net';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
 import { httpRequest, startEchoBackend } from '../support/backends.js';
 import { captureLogs } from '../support/log-capture.js';
+import { rawExchange } from '../support/raw-http.js';
 import { listenerPort, poolPlan } from './plans.js';
-
-/** The status of a raw upgrade request, once the proxy has closed the connection. */
-function upgradeStatus(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let reply = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error('upgrade: no close within 5 s')));
-    socket.on('data', (c: Buffer) => (reply += c.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(reply.split('\r\n')[0]));
-    socket.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
-  });
-}
 
 const addresses = JSON.parse(process.argv[2]) as string[];
 const { logger, lines } = captureLogs('warn');
@@ -34,7 +21,8 @@ for (const [i, address] of addresses.entries()) {
   const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
   // Twice: the first request may be what creates the backend's connection pool.
   const http = [(await httpRequest(port, '/')).status, (await httpRequest(port, '/')).status];
-  results[address] = { http, upgrade: await upgradeStatus(port) };
+  const { reply } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+  results[address] = { http, upgrade: reply.split('\r\n')[0] };
 }
 const goodStatus = (await httpRequest(goodPort, '/')).status;
 await proxy.close();

@@ -1,0 +1,58 @@
+// What a hostile client may send, on raw sockets, against real backends on loopback: it must not
+// strip the headers Ballast sets, eject healthy backends, or break framing and keep-alive.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { silentLogger } from '../../src/log.js';
+import type { DesiredPool } from '../../src/plan/desired-pool.js';
+import { ProxyPools } from '../../src/proxy/proxy-pools.js';
+import { rawExchange, startRawBackend, type RawBackend } from '../support/raw-http.js';
+import { listenerPort, poolPlan, type BackendSpec } from './plans.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
+
+async function rawBackend(answer: (head: string) => string): Promise<RawBackend> {
+  const backend = await startRawBackend(answer);
+  cleanups.push(() => backend.close());
+  return backend;
+}
+
+async function proxyFor(backends: BackendSpec[], overrides: Partial<DesiredPool> = {}) {
+  const proxy = new ProxyPools({ logger: silentLogger });
+  cleanups.push(() => proxy.close());
+  const plan = poolPlan(backends, overrides);
+  const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
+  return { proxy, port, state: () => proxy.snapshot()[plan.key] };
+}
+
+/** Header values by lower-cased name, from a raw request head. */
+function headersOf(head: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    (out[line.slice(0, colon).toLowerCase()] ??= []).push(line.slice(colon + 1).trim());
+  }
+  return out;
+}
+
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+const SWITCHED = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+const headComplete = (reply: string) => reply.includes('\r\n\r\n');
+
+describe('headers Ballast sets', () => {
+  it.each([
+    ['HTTP', 'close', OK],
+    ['upgrade', 'Upgrade', SWITCHED],
+  ])('cannot be named away by the client on the %s path', async (_path, option, answer) => {
+    const backend = await rawBackend(() => answer);
+    const { port } = await proxyFor([backend.port]);
+    const forged = `GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: ${option}, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host\r\nUpgrade: websocket\r\nX-Forwarded-For: 10.9.9.9\r\nX-Forwarded-Proto: https\r\n\r\n`;
+    await rawExchange(port, forged, headComplete);
+    const seen = headersOf(backend.requests[0]);
+    // The client's own X-Forwarded-For is what it declared hop-by-hop; the address Ballast saw is not.
+    expect(seen['x-forwarded-for']).toEqual(['127.0.0.1']);
+    expect(seen['x-forwarded-proto']).toEqual(['http']);
+    expect(seen['x-forwarded-host']).toEqual(['shop.example']);
+  });
+});
