@@ -41,8 +41,11 @@ const TIMEOUTS: Record<string, FailureKind> = {
 
 const RESETS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
-/** The engine refuses to send the request as it is (two Host headers, a bad header value, …). */
-const REFUSED_REQUESTS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+/**
+ * The engine refuses to send the request as it is (two Content-Length headers, a header value it
+ * will not write, …): undici's codes, and node:http's on the upgrade path.
+ */
+const REFUSED_REQUESTS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_UNESCAPED_CHARACTERS']);
 
 const REFUSED: Failure = { blame: 'request', status: 400, retryable: false };
 const INTERNAL: Failure = { blame: 'proxy', status: 502, retryable: false };

@@ -48,17 +48,18 @@ export class ForwardRequest implements ExchangeHandler {
   start(): void {
     this.#res.once('close', this.#onClientClose);
     this.#clientAddress = this.#req.socket.remoteAddress ?? '';
+    const url = this.#req.url ?? '';
+    const headers = url.charCodeAt(0) === 47 /* '/' */ ? requestHeaders(this.#req, this.#client.proto, false) : undefined;
+    if (!headers) {
+      this.#reply(400);
+      return;
+    }
     const upstream = this.#scope.pick(this.#clientAddress);
     if (!upstream) {
       this.#reply(503);
       return;
     }
-    const url = this.#req.url ?? '';
-    if (url.charCodeAt(0) !== 47 /* '/' */) {
-      this.#reply(400);
-      return;
-    }
-    this.#headers = requestHeaders(this.#req, this.#client.proto, false);
+    this.#headers = headers;
     this.#send(upstream);
   }
 

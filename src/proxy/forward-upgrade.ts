@@ -51,12 +51,17 @@ export class ForwardUpgrade {
     // Until the tunnel exists, a client that goes away only cancels the pending backend request.
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.#pending?.destroy());
+    const headers = requestHeaders(this.#req, this.#client.proto, true);
+    if (!headers) {
+      this.#reply(400, undefined);
+      return;
+    }
     const upstream = this.#scope.pick(this.#req.socket.remoteAddress ?? '');
     if (!upstream) {
       this.#reply(503, undefined);
       return;
     }
-    this.#headers = requestHeaders(this.#req, this.#client.proto, true);
+    this.#headers = headers;
     this.#send(upstream);
   }
 

@@ -40,9 +40,11 @@ function without(headers: string[], names: Set<string>): string[] {
  * hop saw. For an upgrade, `Connection: upgrade` and the client's `Upgrade` are put back. The headers
  * Ballast sets are added after the client's `Connection` list is applied, so a client cannot name
  * them away (`Connection: close, X-Forwarded-For`; the class of CVE-2022-31813); a listed
- * `X-Forwarded-For` only drops the client's own value.
+ * `X-Forwarded-For` only drops the client's own value. Undefined when the request must not be
+ * forwarded at all: more than one `Host` (RFC 9112 §3.2 wants a 400; backends would disagree on
+ * which one counts).
  */
-export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boolean): string[] {
+export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boolean): string[] | undefined {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let forwardedFor: string | undefined;
@@ -60,7 +62,10 @@ export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boo
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
     } else if (lower !== 'x-forwarded-proto' && lower !== 'x-forwarded-host') {
-      if (lower === 'host') host = raw[i + 1];
+      if (lower === 'host') {
+        if (host !== undefined) return undefined;
+        host = raw[i + 1];
+      }
       out.push(name, raw[i + 1]);
     }
   }

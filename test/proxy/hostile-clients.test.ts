@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
-import { rawExchange, startRawBackend, type RawBackend } from '../support/raw-http.js';
+import { finalResponses, headersOf, parseResponses, rawExchange, startRawBackend, type RawBackend } from '../support/raw-http.js';
 import { listenerPort, poolPlan, type BackendSpec } from './plans.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -26,16 +26,6 @@ async function proxyFor(backends: BackendSpec[], overrides: Partial<DesiredPool>
   return { proxy, port, state: () => proxy.snapshot()[plan.key] };
 }
 
-/** Header values by lower-cased name, from a raw request head. */
-function headersOf(head: string): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const line of head.split('\r\n').slice(1)) {
-    const colon = line.indexOf(':');
-    (out[line.slice(0, colon).toLowerCase()] ??= []).push(line.slice(colon + 1).trim());
-  }
-  return out;
-}
-
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 const SWITCHED = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
 const headComplete = (reply: string) => reply.includes('\r\n\r\n');
@@ -54,5 +44,24 @@ describe('headers Ballast sets', () => {
     expect(seen['x-forwarded-for']).toEqual(['127.0.0.1']);
     expect(seen['x-forwarded-proto']).toEqual(['http']);
     expect(seen['x-forwarded-host']).toEqual(['shop.example']);
+  });
+});
+
+describe('requests refused for their own shape', () => {
+  it.each([
+    ['HTTP', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n'],
+    ['upgrade', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
+  ])('get 400 on the %s path, reach no backend, and eject none (%j)', async (_path, request) => {
+    const backends = await Promise.all([1, 2, 3, 4].map(() => rawBackend(() => OK)));
+    const { port, state } = await proxyFor(
+      backends.map((b) => b.port),
+      { retries: 3 },
+    );
+    for (let i = 0; i < 4; i++) {
+      const { reply } = await rawExchange(port, request, finalResponses(1));
+      expect(parseResponses(reply)[0].status).toBe(400);
+    }
+    expect(state().backends.map((b) => b.state)).toEqual(['active', 'active', 'active', 'active']);
+    expect(backends.map((b) => b.connections)).toEqual([0, 0, 0, 0]);
   });
 });

@@ -31,8 +31,52 @@ export function rawExchange(port: number, payload: string, done: (reply: string)
   });
 }
 
-/** The status codes of every response head in a raw reply, in order (`HTTP/1.1 103 …` included). */
-export const statusLines = (reply: string): number[] => [...reply.matchAll(/(?:^|\r\n)HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+export interface RawResponse {
+  status: number;
+  /** Header values by lower-cased name. */
+  headers: Record<string, string[]>;
+  body: string;
+}
+
+/** Header values by lower-cased name, from the lines of a raw head after its first line. */
+export function headersOf(head: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    (out[line.slice(0, colon).toLowerCase()] ??= []).push(line.slice(colon + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * The complete responses at the start of a raw reply, interim (1xx) ones included, framed by
+ * Content-Length only (tests send nothing chunked); 1xx, 204, 304 and answers to a HEAD (`head`,
+ * by position among the final responses) carry no body.
+ */
+export function parseResponses(reply: string, head: boolean[] = []): RawResponse[] {
+  const out: RawResponse[] = [];
+  let at = 0;
+  let finals = 0;
+  for (;;) {
+    const end = reply.indexOf('\r\n\r\n', at);
+    if (end === -1) return out;
+    const text = reply.slice(at, end);
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1]);
+    const headers = headersOf(text);
+    const bodiless = status < 200 || status === 204 || status === 304 || (status >= 200 && head[finals] === true);
+    const length = bodiless ? 0 : Number(headers['content-length']?.[0] ?? 0);
+    if (reply.length < end + 4 + length) return out;
+    out.push({ status, headers, body: reply.slice(end + 4, end + 4 + length) });
+    if (status >= 200) finals++;
+    at = end + 4 + length;
+  }
+}
+
+/** A `done` for rawExchange: `n` final (non-1xx) responses have arrived. */
+export const finalResponses =
+  (n: number, head: boolean[] = []) =>
+  (reply: string): boolean =>
+    parseResponses(reply, head).filter((r) => r.status >= 200).length >= n;
 
 export interface RawBackend {
   readonly port: number;
