@@ -16,6 +16,7 @@ export interface ControllerOptions {
   namespace?: string;
   pool?: string;
   admin: string;
+  adminAllowedHosts?: string[];
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -54,6 +55,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const app = await startBallast({
     logger,
     admin: o.admin,
+    adminAllowedHosts: o.adminAllowedHosts,
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],

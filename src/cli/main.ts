@@ -10,6 +10,8 @@ Commands:
   dev          Balance the pools declared in a folder of manifests, following every change.
                  --manifests DIR   folder to watch (default manifests/dev)
                  --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin-allowed-hosts NAMES  comma-separated Host names the admin listener answers besides
+                                   IP literals, localhost and its own host; .example.com allows subdomains
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
                  --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
@@ -17,6 +19,7 @@ Commands:
                  --namespace NS      only this namespace (default: all)
                  --pool NAME         only this BalancerPool (sidecar); needs --namespace
                  --admin ADDR        admin listener (default 127.0.0.1:9901; 0.0.0.0:9901 in a Pod for probes)
+                 --admin-allowed-hosts NAMES     as for dev
                  --leader-elect=false            for a single replica or a sidecar (default true)
                  --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE or ballast-system)
                  --leader-election-id NAME       Lease name (default ballast-controller)
@@ -62,6 +65,9 @@ function parseBool(flag: string, value: string): boolean {
   throw new UsageError(`${flag} must be true or false, got "${value}"`);
 }
 
+/** A comma-separated list flag; absent or empty means none. */
+const parseList = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${value}"`);
@@ -76,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       const args = parse(rest, {
         manifests: { type: 'string', default: 'manifests/dev' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'admin-allowed-hosts': { type: 'string' },
         'nginx-out': { type: 'string' },
         'shutdown-delay': { type: 'string', default: '0' },
       });
@@ -84,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
       return runDev({
         manifests: args.values.manifests!,
         admin: args.values.admin!,
+        adminAllowedHosts: parseList(args.values['admin-allowed-hosts']),
         nginxOut: args.values['nginx-out'],
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', args.values['shutdown-delay']!),
         logger: logLevel(args),
@@ -95,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
         namespace: { type: 'string' },
         pool: { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'admin-allowed-hosts': { type: 'string' },
         'leader-elect': { type: 'string', default: 'true' },
         'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'ballast-system' },
         'leader-election-id': { type: 'string', default: 'ballast-controller' },
@@ -110,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
         namespace: v.namespace,
         pool: v.pool,
         admin: v.admin!,
+        adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
         leaderElectionNamespace: v['leader-election-namespace']!,
         leaderElectionId: v['leader-election-id']!,
