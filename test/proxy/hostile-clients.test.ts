@@ -65,3 +65,29 @@ describe('requests refused for their own shape', () => {
     expect(backends.map((b) => b.connections)).toEqual([0, 0, 0, 0]);
   });
 });
+
+describe('bodiless and interim responses (RFC 9110 §15.2, §8.6)', () => {
+  const FINAL = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  it.each([
+    ['304 with a Content-Length and no body', 'GET', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: "v1"\r\n\r\n', [304], { etag: ['"v1"'], 'content-length': ['1234'] }, ''],
+    ['204', 'GET', 'HTTP/1.1 204 No Content\r\nX-Done: yes\r\n\r\n', [204], { 'x-done': ['yes'] }, ''],
+    ['HEAD with a Content-Length', 'HEAD', 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n', [200], { 'content-length': ['1234'] }, ''],
+    ['103 Early Hints, then 200', 'GET', `HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n${FINAL}`, [103, 200], { 'content-length': ['2'] }, 'ok'],
+    ['102 Processing, then 200', 'GET', `HTTP/1.1 102 Processing\r\n\r\n${FINAL}`, [102, 200], { 'content-length': ['2'] }, 'ok'],
+  ])('forwards %s, keeps the connection, and blames no backend', async (_name, method, answer, statuses, headers, body) => {
+    const backend = await rawBackend(() => answer);
+    const { port, state } = await proxyFor([backend.port]);
+    const request = `${method} /r HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const head = [method === 'HEAD', method === 'HEAD'];
+    // Twice on one client connection: the first response must be framed right for the second to arrive.
+    const { reply, closed } = await rawExchange(port, request + request, finalResponses(2, head));
+    expect(closed).toBe(false);
+    const responses = parseResponses(reply, head);
+    expect(responses.map((r) => r.status)).toEqual([...statuses, ...statuses]);
+    const final = responses[statuses.length - 1];
+    expect(final.headers).toEqual(expect.objectContaining(headers));
+    expect(final.body).toBe(body);
+    if (statuses[0] === 103) expect(responses[0].headers.link).toEqual(['</app.css>; rel=preload']);
+    expect(state().backends.map((b) => b.state)).toEqual(['active']);
+  });
+});
