@@ -97,8 +97,9 @@ export const balancerPoolSpecSchema = z
     healthCheck: z
       .strictObject({
         path: z.string().startsWith('/').default('/healthz'),
-        intervalSeconds: z.number().positive().max(3600).default(5),
-        timeoutSeconds: z.number().positive().max(3600).default(1),
+        // Kubernetes probes' minimum period: at most one probe per second per backend.
+        intervalSeconds: z.number().min(1).max(3600).default(5),
+        timeoutSeconds: z.number().min(0.1).max(3600).default(1),
         unhealthyThreshold: z.int().min(1).max(100).default(3),
         healthyThreshold: z.int().min(1).max(100).default(1),
       })
@@ -117,8 +118,14 @@ export const balancerPoolSpecSchema = z
         connectSeconds: z.number().positive().max(600).default(5),
         responseSeconds: z.number().positive().max(3600).default(60).describe('Time to the response headers; 504 after it.'),
         idleSeconds: z.number().positive().max(3600).default(60),
+        requestSeconds: z
+          .number()
+          .positive()
+          .max(3600)
+          .default(60)
+          .describe('Time for a client to send its whole request, body included; then 408 and the backend exchange is dropped.'),
       })
-      .default({ connectSeconds: 5, responseSeconds: 60, idleSeconds: 60 }),
+      .default({ connectSeconds: 5, responseSeconds: 60, idleSeconds: 60, requestSeconds: 60 }),
     drainTimeoutSeconds: z
       .number()
       .min(0)

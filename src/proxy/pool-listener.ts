@@ -9,13 +9,13 @@ import type { ClientSide } from './route-scope.js';
 export interface ServerLimits {
   /** Time for a client to send its request headers: slowloris gets 408 after it. */
   headersTimeoutMs: number;
-  /** Time for a client to send the whole request, body included. */
-  requestTimeoutMs: number;
   /** Largest request header block, in bytes: 431 above it. */
   maxHeaderSize: number;
+  /** Most request header fields: 431 above it (Envoy's and Apache's default, 100). */
+  maxHeaderFields: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxHeaderSize: 16 * 1024 };
+export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, maxHeaderSize: 16 * 1024, maxHeaderFields: 100 };
 
 /** Where a listener sends what it accepts. */
 export interface RequestRouter {
@@ -30,6 +30,8 @@ export interface ListenerOptions {
   limits: ServerLimits;
   /** How long an idle client keep-alive connection is kept. */
   idleTimeoutMs: number;
+  /** Time for a client to send the whole request, body included (the pool's timeouts.requestSeconds). */
+  requestTimeoutMs: number;
   logger: Logger;
 }
 
@@ -57,15 +59,19 @@ export class PoolListener implements ClientSide {
   /** Opens a listener; rejects with the listen error (EADDRINUSE, EACCES, …). */
   static open(options: ListenerOptions): Promise<PoolListener> {
     const { limits, router, logger } = options;
+    // node:http refuses a headers timeout above the request timeout; the shorter one bounds both.
+    const headersTimeout = Math.min(limits.headersTimeoutMs, options.requestTimeoutMs);
     const server = createServer({
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout,
+      requestTimeout: options.requestTimeoutMs,
       maxHeaderSize: limits.maxHeaderSize,
       // The two timeouts above are only enforced at this interval (Node's default is 30 s).
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+      connectionsCheckingInterval: Math.min(1000, headersTimeout / 2),
       keepAliveTimeout: options.idleTimeoutMs,
       noDelay: true,
     });
+    // No silent cut: node:http would drop the fields past its count; maxHeaderFields answers 431 instead.
+    server.maxHeadersCount = 0;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.address, () => {
@@ -74,8 +80,14 @@ export class PoolListener implements ClientSide {
         const listener = new PoolListener(server);
         // Last line of defence: an exception while routing one request must end that request, never
         // reach the server's parser and with it the process.
+        const maxRawHeaders = limits.maxHeaderFields * 2;
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
+          if (req.rawHeaders.length > maxRawHeaders) {
+            res.once('close', () => listener.done());
+            sendError(res, 431, true);
+            return;
+          }
           try {
             router.handleRequest(req, res, listener);
           } catch (err) {
@@ -84,6 +96,10 @@ export class PoolListener implements ClientSide {
           }
         });
         server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+          if (req.rawHeaders.length > maxRawHeaders) {
+            writeRawError(socket, 431);
+            return;
+          }
           try {
             router.handleUpgrade(req, socket, head, listener);
           } catch (err) {
@@ -102,6 +118,10 @@ export class PoolListener implements ClientSide {
 
   set idleTimeoutMs(ms: number) {
     this.#server.keepAliveTimeout = ms;
+  }
+
+  set requestTimeoutMs(ms: number) {
+    this.#server.requestTimeout = ms;
   }
 
   done(): void {

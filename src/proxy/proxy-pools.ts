@@ -79,13 +79,15 @@ export class ProxyPools implements Actuator {
   async #applyListener(entry: Entry, plan: DesiredPool, { address, port }: { address: string; port: number }): Promise<ActuatorReport> {
     const wanted = `${address}:${port}`;
     const idleTimeoutMs = plan.timeouts.idleSeconds * 1000;
+    const requestTimeoutMs = plan.timeouts.requestSeconds * 1000;
     const drainMs = plan.drainTimeoutSeconds * 1000;
     const old = entry.listener;
     if (old && entry.wanted === wanted) {
       old.idleTimeoutMs = idleTimeoutMs;
+      old.requestTimeoutMs = requestTimeoutMs;
       return { facts: { listener: old.address } };
     }
-    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, logger: this.#logger });
+    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, requestTimeoutMs, logger: this.#logger });
     let listener: PoolListener;
     try {
       listener = await open().catch((err: NodeJS.ErrnoException) => {

@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
+import { httpRequest, startEchoBackend } from '../support/backends.js';
 import { finalResponses, headersOf, parseResponses, rawExchange, startRawBackend, type RawBackend } from '../support/raw-http.js';
+import { waitFor } from '../support/wait-for.js';
 import { listenerPort, poolPlan, type BackendSpec } from './plans.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -89,5 +91,50 @@ describe('bodiless and interim responses (RFC 9110 §15.2, §8.6)', () => {
     expect(final.body).toBe(body);
     if (statuses[0] === 103) expect(responses[0].headers.link).toEqual(['</app.css>; rel=preload']);
     expect(state().backends.map((b) => b.state)).toEqual(['active']);
+  });
+});
+
+describe('client limits', () => {
+  const withFields = (n: number, extra = '') => {
+    let head = `GET / HTTP/1.1\r\nHost: x\r\n${extra}`;
+    for (let i = extra ? 3 : 1; i < n; i++) head += `X-${i}: v\r\n`;
+    return `${head}\r\n`;
+  };
+
+  it('forwards 100 header fields, and answers 431 past that instead of dropping fields, on both paths', async () => {
+    const backend = await rawBackend(() => OK);
+    const { port } = await proxyFor([backend.port]);
+    const { reply } = await rawExchange(port, withFields(100), finalResponses(1));
+    expect(parseResponses(reply)[0].status).toBe(200);
+    // Host plus 99 fields, and nothing Ballast adds is lost either.
+    expect(Object.keys(headersOf(backend.requests[0])).filter((n) => n.startsWith('x-') && !n.startsWith('x-forwarded'))).toHaveLength(99);
+    for (const n of [101, 1100]) {
+      const http = await rawExchange(port, withFields(n), finalResponses(1));
+      expect(parseResponses(http.reply)[0].status).toBe(431);
+      const upgrade = await rawExchange(port, withFields(n, 'Connection: Upgrade\r\nUpgrade: websocket\r\n'));
+      expect(parseResponses(upgrade.reply)[0].status).toBe(431);
+    }
+    expect(backend.requests).toHaveLength(1);
+  });
+
+  it('answers 408 to a request body slower than requestSeconds and frees the backend connection', async () => {
+    const backend = await startEchoBackend();
+    cleanups.push(() => backend.close());
+    const { port, state } = await proxyFor([backend.port], { timeouts: { connectSeconds: 1, responseSeconds: 30, idleSeconds: 30, requestSeconds: 0.5 } });
+    // 10 of 1,000 announced bytes, then nothing: the body is still on its way to the backend.
+    const slow = rawExchange(port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789', () => false, 10_000);
+    await waitFor(() => backend.openConnections() === 1 && state().backends[0].inFlight === 1, 3000);
+    const { reply, closed } = await slow;
+    expect(closed).toBe(true);
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    await waitFor(() => state().backends[0].inFlight === 0 && backend.openConnections() === 0, 5000);
+  });
+
+  it('does not cut a response that takes longer than requestSeconds once the request is in', async () => {
+    const backend = await startEchoBackend();
+    cleanups.push(() => backend.close());
+    const { port } = await proxyFor([backend.port], { timeouts: { connectSeconds: 1, responseSeconds: 30, idleSeconds: 30, requestSeconds: 0.3 } });
+    const res = await httpRequest(port, '/slow?ms=1500');
+    expect(res.status).toBe(200);
   });
 });
