@@ -194,7 +194,6 @@ export class ForwardRequest implements ExchangeHandler {
   }
 
   readonly #onClientClose = (): void => {
-    this.#client.done();
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#abort?.();

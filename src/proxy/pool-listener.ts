@@ -78,13 +78,14 @@ export class PoolListener implements ClientSide {
         server.off('error', reject);
         server.on('error', (err) => logger.error({ err }, 'listener error'));
         const listener = new PoolListener(server);
+        const maxRawHeaders = limits.maxHeaderFields * 2;
         // Last line of defence: an exception while routing one request must end that request, never
         // reach the server's parser and with it the process.
-        const maxRawHeaders = limits.maxHeaderFields * 2;
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
+          // Counted here rather than by the router, so that no exit path (a throw included) leaks it.
+          res.once('close', listener.#requestDone);
           if (req.rawHeaders.length > maxRawHeaders) {
-            res.once('close', () => listener.done());
             sendError(res, 431, true);
             return;
           }
@@ -124,9 +125,10 @@ export class PoolListener implements ClientSide {
     this.#server.requestTimeout = ms;
   }
 
-  done(): void {
+  /** An HTTP request is over (answered, failed, or abandoned by the client); not for upgrades. */
+  readonly #requestDone = (): void => {
     if (--this.#active === 0 && this.closing) setImmediate(() => this.#drained());
-  }
+  };
 
   /**
    * Stops accepting now. Requests in progress get until `graceMs` and their responses carry

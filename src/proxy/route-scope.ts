@@ -39,6 +39,4 @@ export interface ClientSide {
   readonly proto: string;
   /** The listener is closing: responses carry `Connection: close`. */
   readonly closing: boolean;
-  /** An HTTP request is over (answered, failed, or abandoned by the client); not called for upgrades. */
-  done(): void;
 }

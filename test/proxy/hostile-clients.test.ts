@@ -3,8 +3,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
+import { DEFAULT_LIMITS, PoolListener } from '../../src/proxy/pool-listener.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
 import { httpRequest, startEchoBackend } from '../support/backends.js';
+import { captureLogs } from '../support/log-capture.js';
 import { finalResponses, headersOf, parseResponses, rawExchange, startRawBackend, type RawBackend } from '../support/raw-http.js';
 import { waitFor } from '../support/wait-for.js';
 import { listenerPort, poolPlan, type BackendSpec } from './plans.js';
@@ -136,5 +138,22 @@ describe('client limits', () => {
     const { port } = await proxyFor([backend.port], { timeouts: { connectSeconds: 1, responseSeconds: 30, idleSeconds: 30, requestSeconds: 0.3 } });
     const res = await httpRequest(port, '/slow?ms=1500');
     expect(res.status).toBe(200);
+  });
+});
+
+describe('a router that throws', () => {
+  it('costs the request a 502 (or the upgrade its socket) and a log line, not the process', async () => {
+    const { logger, messages } = captureLogs('error');
+    const boom = () => {
+      throw new Error('boom');
+    };
+    const listener = await PoolListener.open({ address: '127.0.0.1', port: 0, router: { handleRequest: boom, handleUpgrade: boom }, limits: DEFAULT_LIMITS, idleTimeoutMs: 5000, requestTimeoutMs: 5000, logger });
+    cleanups.push(() => listener.close(0));
+    const port = Number(listener.address.split(':')[1]);
+    const http = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', finalResponses(1));
+    expect(parseResponses(http.reply)[0].status).toBe(502);
+    const upgrade = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    expect([parseResponses(upgrade.reply)[0].status, upgrade.closed]).toEqual([502, true]);
+    expect(messages()).toEqual(['request failed inside the proxy; answered 502', 'upgrade failed inside the proxy; answered 502']);
   });
 });
