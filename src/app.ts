@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
 import { debugPools } from './admin/debug-pools.js';
+import { readiness } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -10,6 +11,7 @@ import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
+import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 
 export interface BallastOptions {
@@ -25,6 +27,8 @@ export interface BallastOptions {
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -45,9 +49,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = new ProxyPools({ logger, registry });
+  // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
+  const proxy = new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
   const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
+    openListeners: () => proxy.listeners(),
+    listenerPolicy: opts.listenerPolicy,
+  });
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
@@ -56,7 +64,12 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
         address: opts.admin,
         allowedHosts: opts.adminAllowedHosts,
         registry,
-        ready: () => manager.ready && !stopping,
+        readiness: () =>
+          readiness({
+            stopping,
+            ...manager.progress(),
+            listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+          }),
         pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
       })
     : undefined;
@@ -64,7 +77,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   await manager.start();
-  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
   const stop = async () => {
     if (stopping) return;
