@@ -26,6 +26,8 @@ export interface BallastOptions {
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
+  /** Host names the admin listener answers besides loopback, IP literals and its own host. */
+  adminAllowedHosts?: readonly string[];
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
@@ -64,6 +66,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const admin = opts.admin
     ? new AdminServer({
         address: opts.admin,
+        allowedHosts: opts.adminAllowedHosts,
         registry,
         readiness: () =>
           readiness({

@@ -20,6 +20,7 @@ export interface ControllerOptions {
   /** Which namespaces' pools may open listeners, on which ports (`--listener-namespaces`). */
   listenerNamespaces: ListenerPolicy;
   admin: string;
+  adminAllowedHosts?: string[];
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -74,6 +75,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const app = await startBallast({
     logger,
     admin: o.admin,
+    adminAllowedHosts: o.adminAllowedHosts,
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],

@@ -14,6 +14,8 @@ Commands:
   dev          Balance the pools declared in a folder of manifests, following every change.
                  --manifests DIR   folder to watch (default manifests/dev)
                  --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin-allowed-hosts NAMES  comma-separated Host names the admin listener answers besides
+                                   IP literals, localhost and its own host; .example.com allows subdomains
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
                  --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
@@ -24,6 +26,7 @@ Commands:
                                                  NS[=PORT|=LOW-HIGH],... (* for any namespace; default: --namespace,
                                                  else the controller's own, $POD_NAMESPACE or ballast-system)
                  --admin ADDR        admin listener (default 127.0.0.1:9901; 0.0.0.0:9901 in a Pod for probes)
+                 --admin-allowed-hosts NAMES     as for dev
                  --leader-elect=false            for a single replica or a sidecar (default true)
                  --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE or ballast-system)
                  --leader-election-id NAME       Lease name (default ballast-controller)
@@ -103,6 +106,9 @@ function parseBool(flag: string, value: string): boolean {
   throw new UsageError(`${flag} "${value}" is not true or false; use ${flag}=true or ${flag}=false`);
 }
 
+/** A comma-separated list flag; absent or empty means none. */
+const parseList = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} "${value}" is not a number >= 0`);
@@ -172,6 +178,7 @@ async function main(argv: string[]): Promise<number> {
       const args = parse('dev', rest, {
         manifests: { type: 'string', default: 'manifests/dev' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'admin-allowed-hosts': { type: 'string' },
         'nginx-out': { type: 'string' },
         'shutdown-delay': { type: 'string', default: '0' },
       });
@@ -181,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
       const options = {
         manifests: parseFolder('--manifests', v.manifests!),
         admin,
+        adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         nginxOut: v['nginx-out'],
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
         logger: logger(v),
@@ -195,6 +203,7 @@ async function main(argv: string[]): Promise<number> {
         pool: { type: 'string' },
         'listener-namespaces': { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'admin-allowed-hosts': { type: 'string' },
         'leader-elect': { type: 'string', default: 'true' },
         'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'ballast-system' },
         'leader-election-id': { type: 'string', default: 'ballast-controller' },
@@ -218,6 +227,7 @@ async function main(argv: string[]): Promise<number> {
         pool: v.pool,
         listenerNamespaces,
         admin,
+        adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
         leaderElectionNamespace: v['leader-election-namespace']!,
         leaderElectionId: v['leader-election-id']!,
