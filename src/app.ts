@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
 import { debugPools } from './admin/debug-pools.js';
+import { readiness, type ReadinessCheck } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -10,19 +11,28 @@ import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
+import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 
 export interface BallastOptions {
   logger: Logger;
   sources: Source[];
-  /** Actuators besides the proxy, which every Ballast process runs. */
+  /** Actuators besides the proxy. */
   actuators?: ManagedActuator[];
+  /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
+  proxy?: boolean;
+  /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
+  readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
+  /** Host names the admin listener answers besides loopback, IP literals and its own host. */
+  adminAllowedHosts?: readonly string[];
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -31,7 +41,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy: ProxyPools;
+  proxy?: ProxyPools;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -43,31 +53,42 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = new ProxyPools({ logger, registry });
-  const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
+  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
+  const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
+  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
+    openListeners: () => proxy?.listeners() ?? new Map(),
+    listenerPolicy: opts.listenerPolicy,
+  });
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
   const admin = opts.admin
     ? new AdminServer({
         address: opts.admin,
+        allowedHosts: opts.adminAllowedHosts,
         registry,
-        ready: () => manager.ready && !stopping,
-        pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+        readiness: () =>
+          readiness({
+            stopping,
+            ...manager.progress(),
+            listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+            checks: opts.readyChecks?.map((c) => c()),
+          }),
+        pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   await manager.start();
-  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     const { acceptDelayMs, graceMs } = opts.shutdown ?? { acceptDelayMs: 0, graceMs: 10_000 };
-    await proxy.shutdown({ acceptDelayMs, graceMs });
+    await proxy?.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
     await admin?.close();

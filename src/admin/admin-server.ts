@@ -3,15 +3,19 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { hostAllowed } from './host-check.js';
+import type { Readiness } from './readiness.js';
 
 export interface AdminOptions {
   /** `host:port`; port 0 picks a free one. */
   address: string;
   registry: Registry;
-  /** Ready to take traffic: sources synced, first reconcile done, not shutting down. */
-  ready: () => boolean;
+  /** Ready to take traffic (sources synced, first reconcile succeeded, a listener open, not shutting down), and why not. */
+  readiness: () => Readiness;
   /** JSON for /debug/pools. */
   pools: () => unknown;
+  /** Host names besides loopback, IP literals and the admin host that requests may name (`--admin-allowed-hosts`). */
+  allowedHosts?: readonly string[];
 }
 
 export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
@@ -24,9 +28,11 @@ export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { hos
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly hostAllowed: (host: string | undefined) => boolean;
 
   constructor(private readonly opts: AdminOptions) {
     this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.hostAllowed = hostAllowed(parseHostPort(opts.address).host, opts.allowedHosts ?? []);
   }
 
   async listen(): Promise<string> {
@@ -50,13 +56,16 @@ export class AdminServer {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    if (!this.hostAllowed(req.headers.host)) return send(403, 'host not allowed (see --admin-allowed-hosts)\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     switch (path) {
       case '/healthz':
       case '/livez':
         return send(200, 'ok\n');
-      case '/readyz':
-        return this.opts.ready() ? send(200, 'ok\n') : send(503, 'not ready\n');
+      case '/readyz': {
+        const { ready, body } = this.opts.readiness();
+        return send(ready ? 200 : 503, body);
+      }
       case '/metrics':
         return send(200, await this.opts.registry.metrics(), this.opts.registry.contentType);
       case '/debug/pools':

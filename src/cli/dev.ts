@@ -8,16 +8,18 @@ import { runUntilSignal } from './run-until-signal.js';
 export interface DevOptions {
   manifests: string;
   admin: string;
+  adminAllowedHosts?: string[];
   nginxOut?: string;
   shutdownDelaySeconds?: number;
   logger: Logger;
 }
 
 /** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
-export async function runDev({ manifests, admin, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
+export async function runDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
   const app = await startBallast({
     logger,
     admin,
+    adminAllowedHosts,
     sources: [new FileSource({ dir: path.resolve(manifests), logger })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
     shutdown: { acceptDelayMs: shutdownDelaySeconds * 1000, graceMs: 10_000 },

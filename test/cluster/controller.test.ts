@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
+import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
 import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, kubectl, type KubeObject } from '../support/cluster.js';
 import { ApiServer, compactEtcd, writeKubeconfig } from '../support/control-plane.js';
 import { servedBy, startDemoBackends } from '../support/demo-backends.js';
@@ -37,6 +38,7 @@ async function controller(extra: Partial<ControllerOptions> = {}): Promise<Contr
     leaderElect: false,
     leaderElectionNamespace: ns,
     leaderElectionId: 'ballast-test',
+    listenerNamespaces: parseListenerPolicy(ns),
     resyncSeconds: 0,
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,
@@ -68,7 +70,7 @@ const pool = (listen: number, spec: Record<string, unknown> = { service: { name:
 
 /** The backends the pool's proxy routes to now (active ones), sorted. */
 const live = (c: Controller, name = 'web') =>
-  (c.app.proxy.snapshot()[`${ns}/${name}`]?.backends ?? [])
+  (c.app.proxy!.snapshot()[`${ns}/${name}`]?.backends ?? [])
     .filter((b) => b.state === 'active')
     .map((b) => b.backend)
     .sort();

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { startController, type Controller } from '../../src/cli/controller.js';
+import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
 import { controllerIdentity, createNamespace, deleteNamespace, KubeAdmin } from '../support/cluster.js';
 import { captureLogs } from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
@@ -50,6 +51,7 @@ beforeEach(async () => {
     leaderElect: false,
     leaderElectionNamespace: ns,
     leaderElectionId: 'ballast',
+    listenerNamespaces: parseListenerPolicy(ns),
     resyncSeconds: 0,
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,

@@ -25,6 +25,14 @@ describe('install manifests', () => {
     expect(await kustomize('crds')).toEqual([balancerPoolCrd()]);
   });
 
+  it.each([['-f'], ['-k']])('kubectl apply %s crds/ installs the CRD and nothing else', async (how) => {
+    // A server-side dry run: the run's control plane has the CRD installed already.
+    const out = await kubectl(['apply', how, 'crds/', '--dry-run=server']);
+    expect(out).toMatch(/^customresourcedefinition\.apiextensions\.k8s\.io\/balancerpools\.ballast\.dev (created|configured|unchanged) \(server dry run\)\n$/);
+    const crd = await new KubeAdmin().get<{ spec: ReturnType<typeof balancerPoolCrd>['spec'] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/balancerpools.ballast.dev');
+    expect(crd?.spec.versions).toEqual(balancerPoolCrd().spec.versions);
+  });
+
   it('manifests/ installs the controller with RBAC that reads only and writes only its own objects', async () => {
     const objects = await kustomize('manifests');
     const cluster: Rule[] = objects.find((o) => o.kind === 'ClusterRole')!.rules;

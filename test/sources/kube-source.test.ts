@@ -91,13 +91,13 @@ describe('KubeSource', () => {
     const rejected: string[] = [];
     const { store, started } = await startSource({ onInvalid: (raw, errors) => rejected.push(`${(raw.metadata as { name: string }).name}: ${errors[0].path}`) });
     await started;
-    const pool = (address: string) => ({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'p', namespace: ns }, spec: { endpoints: [{ address, port: 80 }] } });
-    await admin.apply(pool('10.0.0.1'));
+    const pool = (port: number) => ({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'p', namespace: ns }, spec: { service: { name: 'web', port } } });
+    await admin.apply(pool(80));
     await waitFor(() => store.get('BalancerPool', `${ns}/p`), 5000);
-    // The CRD takes any address string; Ballast's schema wants an IP address or a DNS name.
-    await admin.apply(pool('not an address!'));
+    // The CRD's int-or-string Service port has no bounds; Ballast's schema wants 1-65535.
+    await admin.apply(pool(70000));
     await waitFor(() => rejected.length > 0, 5000);
-    expect(rejected).toEqual(['p: spec.endpoints[0].address']);
-    expect(store.get('BalancerPool', `${ns}/p`)?.spec.endpoints?.[0].address).toBe('10.0.0.1');
+    expect(rejected).toEqual(['p: spec.service.port']);
+    expect(store.get('BalancerPool', `${ns}/p`)?.spec.service?.port).toBe(80);
   });
 });
