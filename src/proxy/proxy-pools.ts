@@ -5,7 +5,7 @@ import type { ObjectKey } from '../api/keys.js';
 import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
-import { LivePool, type PoolSnapshot } from './live-pool.js';
+import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 
@@ -146,6 +146,13 @@ export class ProxyPools implements Actuator {
   snapshot(): Record<ObjectKey, ProxyPoolState> {
     const out: Record<ObjectKey, ProxyPoolState> = {};
     for (const [key, { pool, listener }] of this.#pools) out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, ...pool.snapshot() };
+    return out;
+  }
+
+  /** Per-pool request tallies, for the dashboard's sampler. */
+  traffic(): Map<ObjectKey, PoolTraffic> {
+    const out = new Map<ObjectKey, PoolTraffic>();
+    for (const [key, { pool }] of this.#pools) out.set(key, pool.traffic());
     return out;
   }
 
