@@ -2,6 +2,8 @@
 // listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
+import { ChangeLog } from './admin/change-log.js';
+import { Dashboard } from './admin/dashboard.js';
 import { debugPools } from './admin/debug-pools.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
@@ -23,6 +25,8 @@ export interface BallastOptions {
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** The dashboard's latest changes; pass one when a source reports rejected objects into it. */
+  changes?: ChangeLog;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -45,7 +49,9 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const store = new ObjectStore();
   const proxy = new ProxyPools({ logger, registry });
   const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger);
+  // The dashboard lives on the admin listener: no admin, no dashboard.
+  const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
+  const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger);
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
@@ -55,11 +61,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
         registry,
         ready: () => manager.ready && !stopping,
         pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+        dashboard,
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
 
@@ -70,6 +78,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     await proxy.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
+    dashboard?.stop();
     await admin?.close();
   };
   return { store, manager, reconciler, proxy, registry, adminAddress, stop };

@@ -1,8 +1,9 @@
-// The admin listener: liveness, readiness, Prometheus metrics and the pool debug view. Loopback by
+// The admin listener: liveness, readiness, Prometheus metrics, the pool debug view and the dashboard. Loopback by
 // default: /debug/pools shows backend addresses.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Dashboard } from './dashboard.js';
 
 export interface AdminOptions {
   /** `host:port`; port 0 picks a free one. */
@@ -12,6 +13,8 @@ export interface AdminOptions {
   ready: () => boolean;
   /** JSON for /debug/pools. */
   pools: () => unknown;
+  /** GET / and its data; absent: 404. */
+  dashboard?: Pick<Dashboard, 'serve'>;
 }
 
 export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
@@ -62,6 +65,7 @@ export class AdminServer {
       case '/debug/pools':
         return send(200, JSON.stringify(this.opts.pools(), null, 2) + '\n', 'application/json');
       default:
+        if (this.opts.dashboard?.serve(path, req, res)) return;
         return send(404, 'not found\n');
     }
   }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { ChangeLog } from '../admin/change-log.js';
 import { startBallast } from '../app.js';
 import type { Logger } from '../log.js';
 import { NginxFileWriter } from '../nginx/file-writer.js';
@@ -15,10 +16,12 @@ export interface DevOptions {
 
 /** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
 export async function runDev({ manifests, admin, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
+  const changes = new ChangeLog();
   const app = await startBallast({
     logger,
     admin,
-    sources: [new FileSource({ dir: path.resolve(manifests), logger })],
+    changes,
+    sources: [new FileSource({ dir: path.resolve(manifests), logger, onErrors: (file, errors) => changes.fileErrors(file, errors) })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
     shutdown: { acceptDelayMs: shutdownDelaySeconds * 1000, graceMs: 10_000 },
   });
