@@ -41,7 +41,7 @@ class Smoothed {
   readonly #firstErrors: number;
   readonly #firstFailures: number;
   readonly #last: Float64Array;
-  rps = 0;
+  #recentSeconds = 0;
   #recentRequests = 0;
   #recentErrors = 0;
   readonly #recentLatency = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
@@ -71,14 +71,15 @@ class Smoothed {
     }
     this.#recentRequests = this.#recentRequests * decay + this.intervalRequests;
     this.#recentErrors = this.#recentErrors * decay + this.intervalErrors;
-    this.rps = this.rps * decay + (this.intervalRequests / dtSeconds) * (1 - decay);
+    // Time decays as the counts do, so the rate is exact from the first interval on.
+    this.#recentSeconds = this.#recentSeconds * decay + dtSeconds;
   }
 
   stats(): TrafficStats {
     // Below a hundredth of a request the decayed counts are history, not recent traffic.
     const any = this.#recentRequests >= 0.01;
     return {
-      rps: this.rps,
+      rps: this.#recentSeconds > 0 ? this.#recentRequests / this.#recentSeconds : 0,
       errorRate: any ? this.#recentErrors / this.#recentRequests : undefined,
       p50: any ? latencyQuantile(this.#recentLatency, 0.5) : undefined,
       p99: any ? latencyQuantile(this.#recentLatency, 0.99) : undefined,
