@@ -66,7 +66,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
-  if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  if (adminAddress) logger.info({ admin: adminAddress, dashboard: `http://${adminAddress}/` }, 'admin listening');
   dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');

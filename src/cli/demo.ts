@@ -19,7 +19,7 @@ export function startDemoBackend(port: number, host = '127.0.0.1'): Promise<http
 /** `ballast demo`: two demo backends and `ballast dev` on manifests/dev, whose pool listens on 8080. */
 export async function runDemo({ admin, logger }: { admin: string; logger: Logger }): Promise<number> {
   const servers = await Promise.all(DEMO_PORTS.map((p) => startDemoBackend(p)));
-  logger.info({ ports: DEMO_PORTS }, 'demo backends listening; try: curl localhost:8080');
+  logger.info({ ports: DEMO_PORTS, dashboard: `http://${admin}/` }, 'demo backends listening; try: curl localhost:8080, and open the dashboard');
   try {
     return await runDev({ manifests: 'manifests/dev', admin, logger });
   } finally {

@@ -9,7 +9,7 @@ const USAGE = `Usage: ballast <command> [options]
 Commands:
   dev          Balance the pools declared in a folder of manifests, following every change.
                  --manifests DIR   folder to watch (default manifests/dev)
-                 --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin ADDR      admin listener: the dashboard at /, /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
                  --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
@@ -34,7 +34,8 @@ Commands:
                  --nginx-bin PATH      the nginx binary (default nginx)
                  --debounce-ms MS      quiet time before re-checking (default 200)
   crd          Print the BalancerPool CustomResourceDefinition.
-  demo         Start two demo backends (ports 3000, 3001) and 'ballast dev' on manifests/dev.
+  demo         Start two demo backends (ports 3000, 3001) and 'ballast dev' on manifests/dev;
+               the dashboard is at http://127.0.0.1:9901/.
 
 Global options:
   --log-level LEVEL   trace|debug|info|warn|error (default info, or $BALLAST_LOG_LEVEL)
