@@ -164,4 +164,25 @@ describe('dashboard', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(misbehaviour).toEqual([]);
   }, 40_000);
+
+  it('stays usable with hundreds of pools: they start collapsed and the filter finds one', async () => {
+    const bulk = Array.from({ length: 300 }, (_, i) => `apiVersion: ballast.dev/v1alpha1
+kind: BalancerPool
+metadata: { name: bulk-${i}, namespace: many }
+spec: { endpoints: [{ address: 127.0.0.1, port: ${1000 + i} }] }
+`).join('---\n');
+    await writeFile(path.join(dir, 'bulk.yaml'), bulk);
+    await page.waitForFunction(() => document.querySelectorAll('details.pool').length === 302, undefined, { timeout: 15_000 });
+    expect(await page.locator('details.pool[data-pool^="many/"][open]').count()).toBe(0);
+    await page.fill('#filter', '127.0.0.1:1137');
+    await page.waitForFunction(() => document.querySelectorAll('details.pool:not([hidden])').length === 1, undefined, { timeout: 5_000 });
+    expect(await page.locator('details.pool:not([hidden])').getAttribute('data-pool')).toBe('many/bulk-137');
+    // The filter holds across live updates (the header's "changed N s ago" moves with each one).
+    const header = '[data-pool="many/bulk-137"] > summary';
+    const before = await page.locator(header).innerText();
+    await page.waitForFunction(([sel, text]) => (document.querySelector(sel) as HTMLElement | null)?.innerText !== text, [header, before], { timeout: 5_000 });
+    expect(await page.locator('details.pool:not([hidden])').count()).toBe(1);
+    await page.fill('#filter', '');
+    expect(misbehaviour).toEqual([]);
+  }, 30_000);
 });
