@@ -55,6 +55,9 @@ interface PoolRecord {
   lastChange: string;
 }
 
+/** kubectl's copy of the whole object: long, and nothing a reader needs twice. */
+const HIDDEN_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
 const round = (n: number | undefined, digits = 2) => (n === undefined ? null : Number(n.toFixed(digits)));
 const traffic = (s: TrafficStats | undefined) =>
   s && { rps: round(s.rps, 1), errorRate: round(s.errorRate, 4), p50: round(s.p50), p99: round(s.p99), errors: s.errors, failures: s.failures };
@@ -193,7 +196,7 @@ export class Dashboard implements ReconcileObserver {
           key,
           namespace: r.pool.metadata.namespace ?? 'default',
           name: r.pool.metadata.name,
-          annotations: r.pool.metadata.annotations ?? {},
+          annotations: Object.fromEntries(Object.entries(r.pool.metadata.annotations ?? {}).filter(([k]) => !HIDDEN_ANNOTATIONS.has(k))),
           source: sources.map((s) => s.name).join(', '),
           origin,
           generation: r.pool.metadata.generation,

@@ -137,22 +137,42 @@ describe('dashboard', () => {
     expect(await page.locator('img').count()).toBe(0);
   });
 
-  it('follows a manifest edit and a killed backend without a reload', async () => {
+  it('follows manifest edits and killed backends without a reload: draining, ejected, panic', async () => {
     const [a, b, c] = backends.map((x) => `127.0.0.1:${x.port}`);
+    const webState = async () => {
+      const state = JSON.parse((await get(`http://${admin}/dashboard/state`)).body) as { pools: { key: string; panic: boolean; backends: { backend: string; state: string; inFlight: number }[] }[] };
+      return state.pools.find((p) => p.key === 'default/web')!;
+    };
     await writeFile(path.join(dir, 'web.yaml'), webPool([backends[0].port, backends[1].port, backends[2].port]));
     await page.waitForSelector(`${row('default/web', c)}[data-state="active"]`, { timeout: 10_000 });
     await page.waitForSelector('.change >> text=BackendsChanged', { timeout: 10_000 });
 
-    // Killed: the next request it gets fails to connect (and is retried elsewhere); passive health ejects it.
+    // Slow requests on each backend (round robin), then the third leaves the file: it drains them.
+    const slow = Promise.allSettled([0, 1, 2].map(() => get(`http://127.0.0.1:${listen}/?ms=8000`, { timeoutMs: 15_000 })));
+    await waitFor(async () => (await webState()).backends.every((x) => x.inFlight === 1), 5_000);
+    await writeFile(path.join(dir, 'web.yaml'), webPool([backends[0].port, backends[1].port]));
+    await page.waitForSelector(`${row('default/web', c)}[data-state="draining"]`, { timeout: 5_000 });
+    expect(await page.locator(row('default/web', c)).innerText()).toMatch(/draining, cut at \d\d:\d\d:\d\d/);
+
+    // Killed: its request in flight fails, and the next ones fail to connect; passive health ejects it.
     await backends[0].kill();
     await waitFor(async () => {
       await get(`http://127.0.0.1:${listen}/`);
-      const state = JSON.parse((await get(`http://${admin}/dashboard/state`)).body) as { pools: { key: string; backends: { backend: string; state: string }[] }[] };
-      return state.pools.find((p) => p.key === 'default/web')?.backends.find((x) => x.backend === a)?.state === 'ejected';
+      return (await webState()).backends.find((x) => x.backend === a)?.state === 'ejected';
     }, 10_000);
     await page.waitForSelector(`${row('default/web', a)}[data-state="ejected"]`, { timeout: 10_000 });
     expect(await page.locator(row('default/web', a)).innerText()).toContain('ejected by passive health');
     expect(await page.locator(`${row('default/web', b)}`).getAttribute('data-state')).toBe('active');
+
+    // The other one too: no backend is left available, so the pool panics and routes to both.
+    await backends[1].kill();
+    await waitFor(async () => {
+      await get(`http://127.0.0.1:${listen}/`);
+      return (await webState()).panic;
+    }, 10_000);
+    await page.waitForSelector('[data-pool="default/web"] > summary >> text=Panic', { timeout: 10_000 });
+    expect(await page.locator(row('default/web', b)).innerText()).toContain('gets traffic (panic)');
+    await slow;
 
     // A broken manifest is listed with its file; the pool keeps serving.
     await writeFile(path.join(dir, 'broken.yaml'), 'apiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: broken }\nspec: { listener: { port: 70000 } }\n');
@@ -163,7 +183,7 @@ describe('dashboard', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(misbehaviour).toEqual([]);
-  }, 40_000);
+  }, 60_000);
 
   it('stays usable with hundreds of pools: they start collapsed and the filter finds one', async () => {
     const bulk = Array.from({ length: 300 }, (_, i) => `apiVersion: ballast.dev/v1alpha1

@@ -203,7 +203,7 @@ function backendsTable(p) {
       el('td', { class: 'num' }, t ? fmt.ms(t.p99) : '–'),
     );
   });
-  return el('table', { class: 'backends' }, el('thead', {}, head), el('tbody', {}, ...rows));
+  return el('div', { class: 'table-wrap' }, el('table', { class: 'backends' }, el('thead', {}, head), el('tbody', {}, ...rows)));
 }
 
 function excludedList(p) {
@@ -232,7 +232,7 @@ function poolBody(p) {
     meta,
     annotations.length > 0 ? el('dl', { class: 'annotations' }, ...annotations.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])) : null,
     p.listenerProblem ? el('div', { class: 'alert' }, el('b', {}, p.listenerProblem.reason), ' ', p.listenerProblem.message) : null,
-    p.panic ? el('div', { class: 'alert' }, el('b', {}, 'Panic mode'), ' fewer than half of the backends pass their health checks, so every backend gets traffic.') : null,
+    p.panic ? el('div', { class: 'alert' }, el('b', {}, 'Panic mode'), ' fewer than half of the backends are available (the others are ejected or failing their checks), so every backend gets traffic.') : null,
     el('div', { class: 'conditions' }, conditionLine('Ready', p.ready, 'True'), conditionLine('Degraded', p.degraded, 'False')),
     p.listener
       ? el(
