@@ -1,6 +1,6 @@
 // Proxy throughput with and without a dashboard open: `npm run build`, then
 //   npx tsx bench/dashboard-overhead.ts [rounds=3]
-// runs the demo (`node dist/cli/main.js demo`: ports 3000, 3001, 8080 and 9901 must be free), and
+// runs the demo (`node dist/cli/main.js demo`: ports 3000 to 3002, 8080 and 9901 must be free), and
 // alternates `wrk -t1 -c32 -d5s http://127.0.0.1:8080/` with no viewer and with a headless Chromium
 // showing http://127.0.0.1:9901/, then prints each run and the ratio of the medians.
 import { execFile, spawn } from 'node:child_process';

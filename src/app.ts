@@ -5,6 +5,7 @@ import { AdminServer } from './admin/admin-server.js';
 import { ChangeLog } from './admin/change-log.js';
 import { Dashboard } from './admin/dashboard.js';
 import { debugPools } from './admin/debug-pools.js';
+import { readiness } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -12,6 +13,7 @@ import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
+import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 
 export interface BallastOptions {
@@ -25,6 +27,8 @@ export interface BallastOptions {
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
+  /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
   /** The dashboard's latest changes; pass one when a source reports rejected objects into it. */
   changes?: ChangeLog;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
@@ -47,11 +51,15 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
-  const proxy = new ProxyPools({ logger, registry });
+  // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
+  const proxy = new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
   const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
   // The dashboard lives on the admin listener: no admin, no dashboard.
   const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
-  const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger);
+  const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
+    openListeners: () => proxy.listeners(),
+    listenerPolicy: opts.listenerPolicy,
+  });
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
@@ -59,17 +67,22 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     ? new AdminServer({
         address: opts.admin,
         registry,
-        ready: () => manager.ready && !stopping,
+        readiness: () =>
+          readiness({
+            stopping,
+            ...manager.progress(),
+            listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+          }),
         pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
         dashboard,
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
-  if (adminAddress) logger.info({ admin: adminAddress, dashboard: `http://${adminAddress}/` }, 'admin listening');
+  if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   dashboard?.start();
   await manager.start();
-  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast ready');
+  logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
   const stop = async () => {
     if (stopping) return;

@@ -51,6 +51,9 @@ describe('Dockerfile', () => {
     expect(stdout).toMatch(/^\d+ objects valid$/m);
     const crd = await run('node', [ballast, 'crd'], { cwd: app });
     expect(crd.stdout).toContain('name: balancerpools.ballast.dev');
+    // The compiled CLI finds package.json from dist/cli/ as the source does from src/cli/.
+    const { version } = JSON.parse(await readFile(path.join(app, 'package.json'), 'utf8')) as { version: string };
+    expect((await run('node', [ballast, '--version'], { cwd: app })).stdout).toBe(`${version}\n`);
 
     const child = spawn('node', [ballast, 'dev', '--manifests', 'manifests/dev', '--admin', '127.0.0.1:0', '--log-level', 'info'], { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -4,13 +4,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Dashboard } from './dashboard.js';
+import type { Readiness } from './readiness.js';
 
 export interface AdminOptions {
   /** `host:port`; port 0 picks a free one. */
   address: string;
   registry: Registry;
-  /** Ready to take traffic: sources synced, first reconcile done, not shutting down. */
-  ready: () => boolean;
+  /** Ready to take traffic (sources synced, first reconcile succeeded, a listener open, not shutting down), and why not. */
+  readiness: () => Readiness;
   /** JSON for /debug/pools. */
   pools: () => unknown;
   /** GET / and its data; absent: 404. */
@@ -58,8 +59,10 @@ export class AdminServer {
       case '/healthz':
       case '/livez':
         return send(200, 'ok\n');
-      case '/readyz':
-        return this.opts.ready() ? send(200, 'ok\n') : send(503, 'not ready\n');
+      case '/readyz': {
+        const { ready, body } = this.opts.readiness();
+        return send(ready ? 200 : 503, body);
+      }
       case '/metrics':
         return send(200, await this.opts.registry.metrics(), this.opts.registry.contentType);
       case '/debug/pools':

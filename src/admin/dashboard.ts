@@ -5,6 +5,7 @@
 // already hold; the request path only bumps the tallies the TrafficSampler reads.
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PROBLEMS } from '../api/conditions.js';
 import type { ObjectKey } from '../api/keys.js';
 import type { BalancerPool, BalancerPoolStatus } from '../api/schema.js';
 import type { ActuatorReport } from '../controller/actuator.js';
@@ -203,7 +204,7 @@ export class Dashboard implements ReconcileObserver {
           algorithm: r.pool.spec.algorithm,
           listener: r.status.listener ?? (r.plan?.listener && `${r.plan.listener.address}:${r.plan.listener.port}`),
           listening: Boolean(d?.listener),
-          listenerProblem: r.reports.proxy?.problem ?? r.plan?.problems.find((p) => p.reason === 'ListenerConflict'),
+          listenerProblem: problemsOf(r.plan, r.reports).find((p) => PROBLEMS[p.reason].kind === 'listener'),
           ready: condition('Ready'),
           degraded: condition('Degraded'),
           backendsReady: r.status.backends?.ready ?? 0,

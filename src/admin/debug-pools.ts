@@ -17,7 +17,8 @@ export function debugPools(plans: readonly DesiredPool[], proxy: Record<ObjectKe
       algorithm: plan.algorithm,
       listener: live?.listener,
       panic: live?.panic ?? false,
-      problems: plan.problems,
+      // The plan's problems, and the proxy's: a listener that could not open (port in use).
+      problems: live?.listenerProblem ? [...plan.problems, live.listenerProblem] : plan.problems,
       // Without a listener (an NGINX-only pool) the proxy holds nothing: the plan alone answers.
       backends: live
         ? live.backends.map((b) => ({ ...b, endpoint: endpointState.get(b.backend) ?? 'removed' }))

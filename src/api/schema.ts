@@ -28,6 +28,7 @@ export const metadataSchema = z.looseObject({
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
   deletionTimestamp: z.string().optional(),
+  creationTimestamp: z.string().optional(),
 });
 
 export const balancerPoolSpecSchema = z

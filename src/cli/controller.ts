@@ -7,8 +7,10 @@ import { LeaderElector } from '../controller/leader-elector.js';
 import { StatusWriter } from '../controller/status-writer.js';
 import type { BackoffOptions } from '../controller/work-queue.js';
 import type { Logger } from '../log.js';
+import type { ListenerPolicy } from '../plan/listener-policy.js';
 import { KubeClient, loadKubeConfig } from '../sources/kube/kube-client.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
+import { describeFileError, UsageError } from './errors.js';
 import { runUntilSignal } from './run-until-signal.js';
 
 export interface ControllerOptions {
@@ -17,6 +19,8 @@ export interface ControllerOptions {
   kubeconfig?: string;
   namespace?: string;
   pool?: string;
+  /** Which namespaces' pools may open listeners, on which ports (`--listener-namespaces`). */
+  listenerNamespaces: ListenerPolicy;
   admin: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
@@ -36,10 +40,26 @@ export interface Controller {
   stop(): Promise<void>;
 }
 
+const KUBECONFIG_HINT = 'pass a kubeconfig file, or leave --kubeconfig out for $KUBECONFIG, ~/.kube/config or the in-cluster service account';
+
+/** `--kubeconfig FILE` that is missing, unreadable or not a kubeconfig is the user's to fix, in one line. */
+function kubeConfig(file?: string): ReturnType<typeof loadKubeConfig> {
+  if (!file) return loadKubeConfig();
+  let kc;
+  try {
+    kc = loadKubeConfig(file);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ? describeFileError(err) : `not a kubeconfig (${(err as Error).message.split('\n')[0]})`;
+    throw new UsageError(`--kubeconfig ${file}: ${reason}; ${KUBECONFIG_HINT}`);
+  }
+  if (!kc.getCurrentCluster()) throw new UsageError(`--kubeconfig ${file}: its current-context names no cluster; ${KUBECONFIG_HINT}`);
+  return kc;
+}
+
 /** Cluster mode: informers feed the store; every replica proxies; the Lease holder writes status, Events and ConfigMaps. */
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const { logger } = o;
-  const client = new KubeClient(loadKubeConfig(o.kubeconfig));
+  const client = new KubeClient(kubeConfig(o.kubeconfig));
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const status = new StatusWriter({ client, logger, instance: identity });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
@@ -65,6 +85,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],
+    listenerPolicy: o.listenerNamespaces,
     leader: !o.leaderElect,
     shutdown: { acceptDelayMs: o.shutdownDelaySeconds * 1000, graceMs: 25_000 },
   });

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { KubeObject } from '../api/schema.js';
 import { describeDocumentError, loadManifest, MANIFEST_EXTENSIONS } from '../sources/file/manifest-loader.js';
+import { describeFileError } from './errors.js';
 
 async function expand(target: string): Promise<string[]> {
   const st = await stat(target);
@@ -22,11 +23,19 @@ export async function loadFiles(targets: string[]): Promise<{ objects: KubeObjec
     try {
       files = await expand(target);
     } catch (e) {
-      errors.push(`${target}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      errors.push(`${target}: ${describeFileError(e)}`);
       continue;
     }
     for (const file of files) {
-      const loaded = loadManifest(file, await readFile(file, 'utf8'));
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        // A folder named like a manifest (`d.yaml/`): the recursive listing already holds its files.
+        if ((e as NodeJS.ErrnoException).code !== 'EISDIR') errors.push(`${file}: ${describeFileError(e)}`);
+        continue;
+      }
+      const loaded = loadManifest(file, text);
       if (loaded.error) errors.push(`${file}: ${loaded.error}`);
       for (const doc of loaded.documents) {
         if (doc.ok) objects.push(doc.object);

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // `ballast <command>`: the one entry point for every mode (see README "CLI"). Commands are imported
 // when run, so dev mode does not load the Kubernetes client (tens of MB of resident memory).
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createLogger } from '../log.js';
+import { parseHostPort } from '../admin/admin-server.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
+import { listenError, reportError, UsageError } from './errors.js';
 
 const USAGE = `Usage: ballast <command> [options]
 
@@ -16,6 +19,9 @@ Commands:
                  --kubeconfig FILE   default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
                  --namespace NS      only this namespace (default: all)
                  --pool NAME         only this BalancerPool (sidecar); needs --namespace
+                 --listener-namespaces LIST      namespaces whose pools may open listeners, and on which ports:
+                                                 NS[=PORT|=LOW-HIGH],... (* for any namespace; default: --namespace,
+                                                 else the controller's own, $POD_NAMESPACE or ballast-system)
                  --admin ADDR        admin listener (default 127.0.0.1:9901; 0.0.0.0:9901 in a Pod for probes)
                  --leader-elect=false            for a single replica or a sidecar (default true)
                  --leader-election-namespace NS  Lease namespace (default $POD_NAMESPACE or ballast-system)
@@ -34,67 +40,151 @@ Commands:
                  --nginx-bin PATH      the nginx binary (default nginx)
                  --debounce-ms MS      quiet time before re-checking (default 200)
   crd          Print the BalancerPool CustomResourceDefinition.
-  demo         Start two demo backends (ports 3000, 3001) and 'ballast dev' on manifests/dev;
+  demo         Start two demo backends (ports 3000, 3001), a spare (3002) that the pool does not use yet,
+               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080;
                the dashboard is at http://127.0.0.1:9901/.
+                 --admin ADDR      as for dev
+                 --ports LIST      the backends' ports, the spare last (default 3000,3001,3002; they must
+                                   match manifests/dev/web.yaml)
 
 Global options:
-  --log-level LEVEL   trace|debug|info|warn|error (default info, or $BALLAST_LOG_LEVEL)
+  --log-level LEVEL   trace|debug|info|warn|error|fatal|silent (default info, or $BALLAST_LOG_LEVEL)
+  --log-format FORMAT pretty|json: readable lines or JSON lines (default pretty on a terminal, else json,
+                      or $BALLAST_LOG_FORMAT)
   -h, --help          show this help
-`;
+  --version           print Ballast's version
 
-export class UsageError extends Error {}
+Exit codes: 0 done; 1 failed (invalid manifests, an address that cannot be listened on); 2 usage error.
+`;
 
 const GLOBAL: ParseArgsConfig['options'] = {
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options: { ...GLOBAL, ...options }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
+// node:util's wording ("Option '--admin <value>' argument missing") rephrased for a person.
+function parseArgsMessage(err: NodeJS.ErrnoException): string {
+  const flag = /'(?:-\w, )?(-[^' ]*)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return err.message.includes('does not take an argument') ? `${flag} takes no value` : `${flag} needs a value`;
+    default:
+      return err.message;
   }
+}
+
+/** Parses `command`'s flags; `positionals` says whether it takes arguments besides flags (files). */
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(command: string, args: string[], options: T, positionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...GLOBAL, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${command}: ${parseArgsMessage(err as NodeJS.ErrnoException)}`);
+  }
+  if (!positionals && parsed.positionals.length > 0) throw new UsageError(`${command}: unexpected argument "${parsed.positionals[0]}"`);
+  return parsed;
 }
 
 function parseBool(flag: string, value: string): boolean {
   if (value === 'true') return true;
   if (value === 'false') return false;
-  throw new UsageError(`${flag} must be true or false, got "${value}"`);
+  throw new UsageError(`${flag} "${value}" is not true or false; use ${flag}=true or ${flag}=false`);
 }
 
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} "${value}" is not a number >= 0`);
   return n;
+}
+
+/** A listen address checked before anything starts, so a typo is not found after the sources synced. */
+function parseAddress(flag: string, value: string): string {
+  try {
+    parseHostPort(value);
+  } catch (err) {
+    throw new UsageError(`${flag} ${(err as Error).message}; use HOST:PORT such as 127.0.0.1:9901 (port 0 picks a free one)`);
+  }
+  return value;
+}
+
+/** `3000,3001,3002`: at least two, as the demo needs a pool backend and a spare. */
+function parsePorts(flag: string, value: string): number[] {
+  const ports = value.split(',').map(Number);
+  if (ports.length < 2 || !ports.every((p) => Number.isInteger(p) && p > 0 && p <= 65535)) {
+    throw new UsageError(`${flag} "${value}" is not a list of two or more ports; use e.g. ${flag} 3000,3001,3002 (the pool's, then the spare)`);
+  }
+  return ports;
+}
+
+/** A folder that may not exist yet (dev mode waits for it) but must not be a file. */
+function parseFolder(flag: string, value: string): string {
+  if (statSync(value, { throwIfNoEntry: false })?.isFile()) throw new UsageError(`${flag} ${value}: is a file, not a folder; pass the folder that holds the manifests`);
+  return value;
+}
+
+/** `value` from the flag, else from the environment variable; one of `allowed`. */
+function parseChoice<T extends string>(flag: string, value: string | undefined, env: string, what: string, allowed: readonly T[]): T | undefined {
+  const [source, v] = value !== undefined ? [flag, value] : [env, process.env[env] || undefined];
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${source} "${v}" is not ${what}; use one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function logger(values: Record<string, unknown>): Logger {
+  const level = parseChoice('--log-level', values['log-level'] as string | undefined, 'BALLAST_LOG_LEVEL', 'a log level', LOG_LEVELS);
+  const format = parseChoice('--log-format', values['log-format'] as string | undefined, 'BALLAST_LOG_FORMAT', 'a log format', LOG_FORMATS);
+  return createLogger(level, process.stdout, format);
+}
+
+/** Runs a command that opens `--admin`; that listener failing is the user's to fix, in one line. */
+async function withAdmin(admin: string, run: () => Promise<number>): Promise<number> {
+  const { host, port } = parseHostPort(admin);
+  try {
+    return await run();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number; hostname?: string };
+    const ours = (e.syscall === 'listen' && e.port === port) || (e.syscall === 'getaddrinfo' && e.hostname === host);
+    throw (ours && listenError(`--admin ${admin}`, err, 'pass another --admin address (port 0 picks a free one)')) || err;
+  }
+}
+
+function version(): string {
+  // src/cli/ and dist/cli/ are both two levels below package.json.
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const logLevel = (args: { values: Record<string, unknown> }) => createLogger((args.values['log-level'] as string | undefined) ?? undefined);
   switch (command) {
     case 'dev': {
-      const args = parse(rest, {
+      const args = parse('dev', rest, {
         manifests: { type: 'string', default: 'manifests/dev' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
         'nginx-out': { type: 'string' },
         'shutdown-delay': { type: 'string', default: '0' },
       });
       if (args.values.help) break;
+      const v = args.values;
+      const admin = parseAddress('--admin', v.admin!);
+      const options = {
+        manifests: parseFolder('--manifests', v.manifests!),
+        admin,
+        nginxOut: v['nginx-out'],
+        shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
+        logger: logger(v),
+      };
       const { runDev } = await import('./dev.js');
-      return runDev({
-        manifests: args.values.manifests!,
-        admin: args.values.admin!,
-        nginxOut: args.values['nginx-out'],
-        shutdownDelaySeconds: parseSeconds('--shutdown-delay', args.values['shutdown-delay']!),
-        logger: logLevel(args),
-      });
+      return withAdmin(admin, () => runDev(options));
     }
     case 'controller': {
-      const args = parse(rest, {
+      const args = parse('controller', rest, {
         kubeconfig: { type: 'string' },
         namespace: { type: 'string' },
         pool: { type: 'string' },
+        'listener-namespaces': { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
         'leader-elect': { type: 'string', default: 'true' },
         'leader-election-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'ballast-system' },
@@ -104,43 +194,53 @@ async function main(argv: string[]): Promise<number> {
       });
       if (args.values.help) break;
       const v = args.values;
-      if (v.pool && !v.namespace) throw new UsageError('--pool needs --namespace');
-      const { runController } = await import('./controller.js');
-      return runController({
+      if (v.pool && !v.namespace) throw new UsageError('--pool needs --namespace: a sidecar balances one pool of one namespace');
+      const admin = parseAddress('--admin', v.admin!);
+      const { parseListenerPolicy } = await import('../plan/listener-policy.js');
+      let listenerNamespaces;
+      try {
+        listenerNamespaces = parseListenerPolicy(v['listener-namespaces'] ?? v.namespace ?? process.env.POD_NAMESPACE ?? 'ballast-system');
+      } catch (err) {
+        throw new UsageError(`--listener-namespaces ${(err as Error).message}`);
+      }
+      const options = {
         kubeconfig: v.kubeconfig,
         namespace: v.namespace,
         pool: v.pool,
-        admin: v.admin!,
+        listenerNamespaces,
+        admin,
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
         leaderElectionNamespace: v['leader-election-namespace']!,
         leaderElectionId: v['leader-election-id']!,
         resyncSeconds: parseSeconds('--resync-period', v['resync-period']!),
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
-        logger: logLevel(args),
-      });
+        logger: logger(v),
+      };
+      const { runController } = await import('./controller.js');
+      return withAdmin(admin, () => runController(options));
     }
     case 'validate': {
-      const args = parse(rest, { file: { type: 'string', short: 'f', multiple: true } });
+      const args = parse('validate', rest, { file: { type: 'string', short: 'f', multiple: true } }, true);
       if (args.values.help) break;
       const files = [...(args.values.file ?? []), ...args.positionals];
-      if (files.length === 0) throw new UsageError('validate needs at least one -f FILE');
+      if (files.length === 0) throw new UsageError('validate needs at least one -f FILE|DIR');
       const { runValidate } = await import('./validate.js');
       return runValidate(files, process.stdout, process.stderr);
     }
     case 'render': {
       const [what, ...more] = rest;
-      if (what !== 'nginx') throw new UsageError(`render: unknown output "${what ?? ''}" (only "nginx")`);
-      const args = parse(more, { file: { type: 'string', short: 'f', multiple: true }, format: { type: 'string', default: 'yaml' } });
+      if (what !== 'nginx') throw new UsageError(`render: unknown output "${what ?? ''}"; use render nginx`);
+      const args = parse('render nginx', more, { file: { type: 'string', short: 'f', multiple: true }, format: { type: 'string', default: 'yaml' } }, true);
       if (args.values.help) break;
       const files = [...(args.values.file ?? []), ...args.positionals];
-      if (files.length === 0) throw new UsageError('render nginx needs at least one -f FILE');
+      if (files.length === 0) throw new UsageError('render nginx needs at least one -f FILE|DIR');
       const format = args.values.format;
-      if (format !== 'yaml' && format !== 'conf') throw new UsageError(`--format must be yaml or conf, got "${format}"`);
+      if (format !== 'yaml' && format !== 'conf') throw new UsageError(`--format "${format}": use yaml or conf`);
       const { runRenderNginx } = await import('./render.js');
       return runRenderNginx(files, format, process.stdout, process.stderr);
     }
     case 'nginx-reloader': {
-      const args = parse(rest, {
+      const args = parse('nginx-reloader', rest, {
         watch: { type: 'string' },
         'nginx-conf': { type: 'string' },
         'nginx-prefix': { type: 'string' },
@@ -150,29 +250,37 @@ async function main(argv: string[]): Promise<number> {
       if (args.values.help) break;
       const v = args.values;
       if (!v.watch || !v['nginx-conf']) throw new UsageError('nginx-reloader needs --watch DIR and --nginx-conf FILE');
-      const { runNginxReloader } = await import('./nginx-reloader.js');
-      return runNginxReloader({
+      const options = {
         watchDir: v.watch,
         nginxConf: v['nginx-conf'],
         nginxPrefix: v['nginx-prefix'],
         nginxBin: v['nginx-bin'],
         debounceMs: parseSeconds('--debounce-ms', v['debounce-ms']!),
-        logger: logLevel(args),
-      });
+        logger: logger(v),
+      };
+      const { runNginxReloader } = await import('./nginx-reloader.js');
+      return runNginxReloader(options);
     }
     case 'crd': {
-      const args = parse(rest, {});
+      const args = parse('crd', rest, {});
       if (args.values.help) break;
       const [{ stringify }, { balancerPoolCrd }] = await Promise.all([import('yaml'), import('../api/crd.js')]);
       process.stdout.write(stringify(balancerPoolCrd(), { lineWidth: 0 }));
       return 0;
     }
     case 'demo': {
-      const args = parse(rest, { admin: { type: 'string', default: '127.0.0.1:9901' } });
+      const args = parse('demo', rest, { admin: { type: 'string', default: '127.0.0.1:9901' }, ports: { type: 'string' } });
       if (args.values.help) break;
+      const admin = parseAddress('--admin', args.values.admin!);
+      const ports = args.values.ports === undefined ? undefined : parsePorts('--ports', args.values.ports);
+      const options = { admin, ports, logger: logger(args.values) };
       const { runDemo } = await import('./demo.js');
-      return runDemo({ admin: args.values.admin!, logger: logLevel(args) });
+      return withAdmin(admin, () => runDemo(options));
     }
+    case '--version':
+      if (rest.length > 0) throw new UsageError(`--version: unexpected argument "${rest[0]}"`);
+      process.stdout.write(`${version()}\n`);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
@@ -190,12 +298,6 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`ballast: ${err.message}\n\n${USAGE}`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`ballast: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
+    process.exitCode = reportError(err, process.stderr);
   },
 );

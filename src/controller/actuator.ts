@@ -1,12 +1,13 @@
 // The contract between the reconciler and whatever makes a plan real (proxy listeners, NGINX files,
 // ConfigMaps). Modelled on controller-runtime's Reconciler: small, and explicit about retries.
+import type { Problem } from '../api/conditions.js';
 import type { ObjectKey } from '../api/keys.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 
 /** What an actuator reports about one pool, for status conditions and Events. */
 export interface ActuatorReport {
-  /** A condition-style reason, e.g. `ListenerFailed`, `ConfigMapTooLarge`; absent when all is well. */
-  problem?: { reason: string; message: string };
+  /** What keeps the plan from being fully real, e.g. `ListenerFailed`, `ConfigMapTooLarge`; absent when all is well. */
+  problem?: Problem;
   /** Facts worth putting in status, e.g. `{ listener: '0.0.0.0:8080' }` or `{ configMap: 'web-nginx' }`. */
   facts?: Record<string, string>;
 }

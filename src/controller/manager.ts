@@ -1,11 +1,12 @@
 // Wires sources, store, queue and reconciler together, as controller-runtime's manager does: store
-// changes become pool keys on the queue; workers reconcile keys; nothing reconciles before every
-// source has synced, or a live pool would be emptied at start by a half-filled store.
+// changes become pool keys on the queue; workers reconcile keys, each within a deadline; nothing
+// reconciles before every source has synced, or a live pool would be emptied at start by a
+// half-filled store.
 import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../admin/metrics.js';
-import type { PoolReconciler } from './pool-reconciler.js';
+import type { Reconciler } from './reconciler.js';
 import type { Source } from './source.js';
 import { serviceKeyOfSlice, type ObjectStore, type StoreChange } from './store.js';
 import { WorkQueue } from './work-queue.js';
@@ -13,17 +14,20 @@ import { WorkQueue } from './work-queue.js';
 export interface ManagerOptions {
   store: ObjectStore;
   sources: readonly Source[];
-  reconciler: PoolReconciler;
+  reconciler: Reconciler;
   logger: Logger;
   metrics?: ControllerMetrics;
   queue?: WorkQueue;
   workers?: number;
+  /** A reconcile still running after this long is aborted (and retried with backoff); default 30 s. */
+  reconcileTimeoutMs?: number;
 }
 
 export class Manager {
   readonly queue: WorkQueue;
   private synced = false;
-  private stopped = false;
+  /** Pools present at sync whose first successful reconcile is still to come. */
+  private readonly unreconciled = new Set<ObjectKey>();
   private readonly workers: Promise<void>[] = [];
   /** When each queued key first became stale, for the event-to-live latency metric. */
   private readonly staleSince = new Map<ObjectKey, number>();
@@ -33,9 +37,13 @@ export class Manager {
     this.queue = opts.queue ?? new WorkQueue();
   }
 
-  /** True once every source has synced and the first reconcile of every pool has run. */
-  get ready(): boolean {
-    return this.synced && !this.stopped;
+  /**
+   * What readiness waits for: every source synced and the first pass over the pools done, then one
+   * successful reconcile of every pool that was in the store at sync (a reconcile that throws does
+   * not count; pools added later never hold readiness back).
+   */
+  progress(): { synced: boolean; unreconciled: ObjectKey[] } {
+    return { synced: this.synced, unreconciled: [...this.unreconciled].sort() };
   }
 
   async start(): Promise<void> {
@@ -43,15 +51,22 @@ export class Manager {
     store.on('change', this.onChange);
     await Promise.all(sources.map((s) => s.start(store)));
     logger.info({ sources: sources.map((s) => s.name), pools: store.keys('BalancerPool').length }, 'sources synced');
+    for (const key of store.keys('BalancerPool')) this.unreconciled.add(key);
     for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workers.push(this.work());
     this.resyncAll();
     await this.idle();
+    // Only now: a process is not ready before start() has returned (and its caller installed signal handlers).
     this.synced = true;
+  }
+
+  /** Queues keys whose outcome another change may have decided (e.g. pools waiting for a listener). */
+  enqueueAll(keys: Iterable<ObjectKey>): void {
+    for (const key of keys) this.enqueue(key);
   }
 
   /** Re-queues every pool (periodic resync, leadership change). */
   resyncAll(): void {
-    for (const key of this.opts.store.keys('BalancerPool')) this.enqueue(key);
+    this.enqueueAll(this.opts.store.keys('BalancerPool'));
   }
 
   /** Resolves when no key is queued or in flight (backoff timers aside). */
@@ -60,7 +75,6 @@ export class Manager {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.opts.store.off('change', this.onChange);
     this.queue.shutDown();
     await Promise.all(this.workers);
@@ -104,7 +118,8 @@ export class Manager {
       this.staleSince.delete(key);
       const start = performance.now();
       try {
-        const { requeue } = await reconciler.reconcile(key);
+        const { requeue } = await reconciler.reconcile(key, AbortSignal.timeout(this.opts.reconcileTimeoutMs ?? 30_000));
+        this.unreconciled.delete(key);
         metrics?.reconciles.inc({ result: requeue ? 'requeue' : 'success' });
         if (requeue) this.queue.addRateLimited(key);
         else this.queue.forget(key);

@@ -1,10 +1,14 @@
 // Level-triggered reconcile of one pool key: re-read the store, plan, apply what changed. The key
 // carries no event: "not in the store" means "remove everything for it".
-import { objectKey, type ObjectKey } from '../api/keys.js';
+import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
-import { computeDesiredPool, endpointId, samePlan, type DesiredPool, type PlanProblem } from '../plan/desired-pool.js';
+import { computeDesiredPool, endpointId, samePlan, type DesiredPool } from '../plan/desired-pool.js';
+import { diffPlans } from '../plan/plan-diff.js';
+import { assignListeners, type ListenerAddress } from '../plan/listener-claims.js';
+import { ANY_NAMESPACE, type ListenerPolicy } from '../plan/listener-policy.js';
 import type { Actuator, ActuatorReport } from './actuator.js';
+import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import type { ObjectStore } from './store.js';
 
 export interface ReconcileResult {
@@ -24,34 +28,37 @@ export interface ReconcileObserver {
   observe(result: ReconcileResult): Promise<void>;
 }
 
-export interface ReconcileOutcome {
-  /** Call again, with backoff: an actuator reported a problem it may get past (e.g. a busy port). */
-  requeue: boolean;
-}
-
-/** Where one pool's listener overlaps another's: same port, and same address or a wildcard. */
-const WILDCARDS = new Set(['0.0.0.0', '::', '']);
-function listenersOverlap(a: { address: string; port: number }, b: { address: string; port: number }): boolean {
-  return a.port === b.port && (a.address === b.address || WILDCARDS.has(a.address) || WILDCARDS.has(b.address));
-}
-
 export interface ManagedActuator {
   actuator: Actuator;
   /** Cluster writes (ConfigMaps) need the Lease; proxies run on every replica. */
   leaderOnly?: boolean;
 }
 
-export class PoolReconciler {
+export interface PoolReconcilerOptions {
+  /** The listener each pool has open now (the proxy's view); a serving pool keeps its address. */
+  openListeners?: () => ReadonlyMap<ObjectKey, ListenerAddress>;
+  /** Which namespaces may listen on which ports; every namespace when absent (dev mode). */
+  listenerPolicy?: ListenerPolicy;
+}
+
+export class PoolReconciler implements Reconciler {
   private readonly applied = new Map<string, Map<ObjectKey, DesiredPool | undefined>>();
   private readonly reports = new Map<string, Map<ObjectKey, ActuatorReport>>();
+  /** Pools refused a listener because another holds it: reconciled again when a listener closes or moves. */
+  private readonly waiting = new Set<ObjectKey>();
   private leader = true;
+  private readonly openListeners: () => ReadonlyMap<ObjectKey, ListenerAddress>;
+  private readonly listenerPolicy: ListenerPolicy;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly actuators: readonly ManagedActuator[],
     private readonly observers: readonly ReconcileObserver[],
     private readonly logger: Logger,
+    options: PoolReconcilerOptions = {},
   ) {
+    this.openListeners = options.openListeners ?? (() => new Map());
+    this.listenerPolicy = options.listenerPolicy ?? ANY_NAMESPACE;
     for (const { actuator } of actuators) {
       this.applied.set(actuator.name, new Map());
       this.reports.set(actuator.name, new Map());
@@ -71,6 +78,11 @@ export class PoolReconciler {
     }
   }
 
+  /** Pools waiting for a listener another pool holds: to reconcile again whenever a listener closes. */
+  waitingForListener(): ObjectKey[] {
+    return [...this.waiting];
+  }
+
   /** The plan the proxy (or the first actuator) last applied for the key, for /debug/pools. */
   appliedPlans(): DesiredPool[] {
     const first = this.actuators[0];
@@ -83,35 +95,25 @@ export class PoolReconciler {
     const svc = pool.spec.service;
     const serviceKey = svc && objectKey(pool.metadata.namespace, svc.name);
     const plan = computeDesiredPool(pool, serviceKey ? this.store.get('Service', serviceKey) : undefined, serviceKey ? this.store.slicesOf(serviceKey) : []);
-    const conflict = plan.listener && this.listenerOwner(key, plan.listener);
-    if (plan.listener && conflict) {
-      const problem: PlanProblem = {
-        reason: 'ListenerConflict',
-        message: `listener ${plan.listener.address}:${plan.listener.port} is already claimed by BalancerPool ${conflict} (the first by namespace/name keeps it)`,
-      };
-      return { pool, plan: { ...plan, listener: undefined, problems: [...plan.problems, problem] } };
-    }
-    return { pool, plan };
+    if (!plan.listener) return { pool, plan };
+    const claims = this.store
+      .list('BalancerPool')
+      .filter((p) => p.spec.listener)
+      .map((p) => ({ key: keyOf(p), namespace: p.metadata.namespace ?? 'default', createdAt: p.metadata.creationTimestamp, ...p.spec.listener! }));
+    const problem = assignListeners(claims, this.openListeners(), this.listenerPolicy).refused.get(key);
+    return { pool, plan: problem ? { ...plan, listener: undefined, problems: [...plan.problems, problem] } : plan };
   }
 
-  /** The pool that keeps a contested listener: the first by namespace/name. */
-  private listenerOwner(key: ObjectKey, listener: { address: string; port: number }): ObjectKey | undefined {
-    let owner: ObjectKey | undefined;
-    for (const other of this.store.list('BalancerPool')) {
-      const otherKey = objectKey(other.metadata.namespace, other.metadata.name);
-      const l = other.spec.listener;
-      if (otherKey < key && l && listenersOverlap(l, listener) && (!owner || otherKey < owner)) owner = otherKey;
-    }
-    return owner;
-  }
-
-  async reconcile(key: ObjectKey): Promise<ReconcileOutcome> {
+  async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileOutcome> {
     const { pool, plan } = this.plan(key);
+    if (plan?.problems.some((p) => p.reason === 'ListenerConflict')) this.waiting.add(key);
+    else this.waiting.delete(key);
     const reports: Record<string, ActuatorReport> = {};
     let previous: DesiredPool | undefined;
     let retry = false;
     const errors: unknown[] = [];
     for (const { actuator, leaderOnly } of this.actuators) {
+      signal.throwIfAborted();
       if (leaderOnly && !this.leader) continue;
       const applied = this.applied.get(actuator.name)!;
       const lastReports = this.reports.get(actuator.name)!;
@@ -142,6 +144,7 @@ export class PoolReconciler {
     this.logChange(key, previous, plan);
     const result: ReconcileResult = { key, pool, plan, previous, reports };
     for (const observer of this.observers) {
+      signal.throwIfAborted();
       if (observer.leaderOnly && !this.leader) continue;
       await observer.observe(result);
     }
@@ -151,20 +154,20 @@ export class PoolReconciler {
 
   private logChange(key: ObjectKey, previous: DesiredPool | undefined, plan: DesiredPool | undefined) {
     if (samePlan(previous, plan)) return;
-    const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
-    const before = new Set(previous?.backends.map(id));
-    const after = new Set(plan?.backends.map(id));
+    const diff = diffPlans(previous, plan);
+    const verb = !plan ? 'pool deleted' : !previous ? 'new pool' : 'pool updated';
     this.logger.info(
       {
         pool: key,
         event: !plan ? 'PoolRemoved' : !previous ? 'PoolAdded' : 'PoolUpdated',
         backends: plan?.backends.length ?? 0,
-        added: [...after].filter((b) => !before.has(b)),
-        removed: [...before].filter((b) => !after.has(b)),
-        listener: plan?.listener ? id(plan.listener) : undefined,
+        added: diff.added,
+        removed: diff.removed,
+        weights: diff.weights.length ? diff.weights : undefined,
+        listener: plan?.listener ? endpointId(plan.listener.address, plan.listener.port) : undefined,
         problems: plan?.problems.length ? plan.problems.map((p) => `${p.reason}: ${p.message}`) : undefined,
       },
-      !plan ? 'pool removed' : !previous ? 'pool added' : 'pool updated',
+      diff.changes.length ? `${verb}: ${diff.changes.join('; ')}` : verb,
     );
   }
 }

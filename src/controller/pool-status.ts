@@ -1,13 +1,10 @@
 // Pure: the status a pool should show, and the Events worth emitting, from one reconcile's outcome.
 // Conditions follow metav1.Condition: lastTransitionTime moves only when status flips.
+import { NOT_DEGRADED_REASON, PROBLEMS, READY_REASON, type Problem } from '../api/conditions.js';
 import type { BalancerPoolStatus, Condition } from '../api/schema.js';
-import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
+import type { DesiredPool } from '../plan/desired-pool.js';
+import { diffPlans } from '../plan/plan-diff.js';
 import type { ActuatorReport } from './actuator.js';
-
-export interface Problem {
-  reason: string;
-  message: string;
-}
 
 export interface StatusInput {
   plan?: DesiredPool;
@@ -45,19 +42,19 @@ export function computeStatus(input: StatusInput): BalancerPoolStatus {
   const problems = problemsOf(plan, reports, input.invalid);
   const ready = plan?.backends.filter((b) => b.state === 'ready').length ?? 0;
   const serving = (plan?.backends.length ?? 0) > 0;
-  // A listener that could not open means the pool does not serve, whatever its backends.
-  const blocking = problems.find((p) => p.reason === 'ListenerFailed' || p.reason === 'ListenerConflict');
+  // A listener that is not open means the pool does not serve, whatever its backends.
+  const blocking = problems.find((p) => PROBLEMS[p.reason].kind === 'listener');
   const isReady = serving && !blocking;
   const facts = Object.assign({}, ...Object.values(reports).map((r) => r.facts ?? {})) as Record<string, string>;
   const status: BalancerPoolStatus = {
     observedGeneration: input.invalid?.generation ?? input.generation,
     conditions: [
       isReady
-        ? condition('Ready', true, 'BackendsAvailable', `${plan!.backends.length} backend${plan!.backends.length === 1 ? '' : 's'} in rotation`, input)
+        ? condition('Ready', true, READY_REASON, `${plan!.backends.length} backend${plan!.backends.length === 1 ? '' : 's'} in rotation`, input)
         : condition('Ready', false, blocking?.reason ?? problems[0]?.reason ?? 'NoEndpoints', blocking?.message ?? problems[0]?.message ?? 'no backend', input),
       problems.length > 0
         ? condition('Degraded', true, problems[0].reason, problems.map((p) => p.message).join('; '), input)
-        : condition('Degraded', false, 'AsExpected', 'the spec is fully served', input),
+        : condition('Degraded', false, NOT_DEGRADED_REASON, 'the spec is fully served', input),
     ],
     backends: { ready, total: plan?.total ?? 0 },
   };
@@ -72,18 +69,12 @@ export interface PoolEvent {
   message: string;
 }
 
-const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
-
 /** What changed between two reconciles, as an operator wants to read it in `kubectl describe`. */
 export function eventsFor(before: { plan?: DesiredPool; status?: BalancerPoolStatus }, after: { plan?: DesiredPool; status: BalancerPoolStatus; problems: Problem[] }): PoolEvent[] {
   const events: PoolEvent[] = [];
-  const was = new Set(before.plan?.backends.map(id));
-  const now = new Set(after.plan?.backends.map(id));
-  const added = [...now].filter((b) => !was.has(b));
-  const removed = [...was].filter((b) => !now.has(b));
-  if (added.length || removed.length) {
-    const parts = [added.length && `added ${added.join(', ')}`, removed.length && `removed ${removed.join(', ')}`].filter(Boolean);
-    events.push({ type: 'Normal', reason: 'BackendsChanged', message: `${parts.join('; ')} (${now.size} in rotation)` });
+  const { backendChanges } = diffPlans(before.plan, after.plan);
+  if (backendChanges.length) {
+    events.push({ type: 'Normal', reason: 'BackendsChanged', message: `${backendChanges.join('; ')} (${after.plan?.backends.length ?? 0} in rotation)` });
   }
   if (after.status.listener && after.status.listener !== before.status?.listener) {
     events.push({ type: 'Normal', reason: 'ListenerOpened', message: `listening on ${after.status.listener}` });

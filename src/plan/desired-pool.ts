@@ -1,6 +1,7 @@
 // The pure heart of Ballast: what a pool should look like, from the objects in the store.
 // No I/O, no clock: the same inputs always give the same plan, which is what lets every
 // actuator compare plans and apply only a change.
+import type { Problem } from '../api/conditions.js';
 import { keyOf, type ObjectKey } from '../api/keys.js';
 import type { Algorithm, BalancerPool, BalancerPoolSpec, EndpointSlice, Service } from '../api/schema.js';
 
@@ -23,11 +24,8 @@ export interface ExcludedEndpoint {
   reason: 'NotReady' | 'Terminating' | 'Duplicate' | 'UnsupportedAddressType';
 }
 
-/** A reason the spec cannot be fully served; becomes the Degraded condition. */
-export interface PlanProblem {
-  reason: 'ServiceNotFound' | 'ServicePortNotFound' | 'NoEndpoints' | 'ListenerConflict' | 'InvalidSpec';
-  message: string;
-}
+/** A reason the spec cannot be fully served, found while planning; becomes the Degraded condition. */
+export type PlanProblem = Problem<'ServiceNotFound' | 'ServicePortNotFound' | 'NoEndpoints' | 'ListenerConflict' | 'ListenerNotAllowed'>;
 
 export interface DesiredPool {
   key: ObjectKey;

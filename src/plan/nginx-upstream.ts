@@ -14,6 +14,7 @@
 // port already taken in the nginx Pod only shows at reload: pick another with `emptyPoolListen`.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { Problem } from '../api/conditions.js';
 import type { Algorithm } from '../api/schema.js';
 import type { DesiredPool } from './desired-pool.js';
 
@@ -52,11 +53,8 @@ export interface NginxConfigMap {
   data: Record<string, string>;
 }
 
-/** Why a plan cannot be written as NGINX config; the reason is a condition-style code. */
-export interface NginxProblem {
-  reason: 'NginxNotConfigured' | 'InvalidBackendAddress' | 'InvalidPoolLabel' | 'ConfigMapTooLarge';
-  message: string;
-}
+/** Why a plan cannot be written as NGINX config. */
+export type NginxProblem = Problem<'NginxNotConfigured' | 'InvalidBackendAddress' | 'InvalidPoolLabel' | 'ConfigMapTooLarge'>;
 
 const ALGORITHM_DIRECTIVE: Record<Algorithm, string | undefined> = {
   RoundRobin: undefined, // NGINX's default is smooth weighted round robin, as ours

@@ -1,10 +1,12 @@
 // The in-process proxy as an actuator: one listener and one live pool per BalancerPool plan.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
+import type { Problem } from '../api/conditions.js';
 import type { ObjectKey } from '../api/keys.js';
 import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
-import type { DesiredPool } from '../plan/desired-pool.js';
+import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
+import type { ListenerAddress } from '../plan/listener-claims.js';
 import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
 import { ProxyMetrics } from './proxy-metrics.js';
@@ -15,6 +17,8 @@ export interface ProxyPoolsOptions {
   registry?: Registry;
   /** Client-side limits for every listener; see ServerLimits for the defaults. */
   limits?: Partial<ServerLimits>;
+  /** A listener stopped accepting (pool removed, listener moved): pools waiting for its address may take it now. */
+  onListenerClosed?: () => void;
 }
 
 /** One pool in /debug/pools. */
@@ -23,6 +27,8 @@ export interface ProxyPoolState extends PoolSnapshot {
   listener?: string;
   /** Open client connections on the listener, upgraded ones included. */
   clientConnections: number;
+  /** Why the listener the plan asks for is not open (`listener` then shows the previous one, if any). */
+  listenerProblem?: Problem;
 }
 
 export interface ShutdownOptions {
@@ -35,8 +41,10 @@ export interface ShutdownOptions {
 interface Entry {
   pool: LivePool;
   listener?: PoolListener;
-  /** The `address:port` the plan asked for (port may be 0), to tell a move from a no-op. */
-  wanted?: string;
+  /** The address the open listener was asked for (port may be 0), to tell a move from a no-op. */
+  wanted?: ListenerAddress;
+  /** The last attempt to open the plan's listener failed. */
+  problem?: Problem;
 }
 
 interface Retiring {
@@ -50,6 +58,7 @@ export class ProxyPools implements Actuator {
   readonly #logger: Logger;
   readonly #metrics: ProxyMetrics;
   readonly #limits: ServerLimits;
+  readonly #onListenerClosed: () => void;
   readonly #pools = new Map<ObjectKey, Entry>();
   /** Listeners and pools that were replaced or removed and are still draining. */
   readonly #retiring = new Set<Retiring>();
@@ -61,6 +70,14 @@ export class ProxyPools implements Actuator {
     this.#logger = options.logger.child({ component: 'proxy' });
     this.#metrics = new ProxyMetrics(options.registry ?? new Registry());
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#onListenerClosed = options.onListenerClosed ?? (() => {});
+  }
+
+  /** The listener each pool has open, by the address its plan asked for. */
+  listeners(): Map<ObjectKey, ListenerAddress> {
+    const out = new Map<ObjectKey, ListenerAddress>();
+    for (const [key, { wanted }] of this.#pools) if (wanted) out.set(key, wanted);
+    return out;
   }
 
   async apply(key: ObjectKey, plan: DesiredPool | undefined): Promise<ActuatorReport> {
@@ -76,12 +93,12 @@ export class ProxyPools implements Actuator {
   }
 
   /** Opens or moves the pool's listener. A listener that cannot open is reported, and tried again next apply. */
-  async #applyListener(entry: Entry, plan: DesiredPool, { address, port }: { address: string; port: number }): Promise<ActuatorReport> {
-    const wanted = `${address}:${port}`;
+  async #applyListener(entry: Entry, plan: DesiredPool, wanted: ListenerAddress): Promise<ActuatorReport> {
+    const { address, port } = wanted;
     const idleTimeoutMs = plan.timeouts.idleSeconds * 1000;
     const drainMs = plan.drainTimeoutSeconds * 1000;
     const old = entry.listener;
-    if (old && entry.wanted === wanted) {
+    if (old && entry.wanted?.address === address && entry.wanted.port === port) {
       old.idleTimeoutMs = idleTimeoutMs;
       return { facts: { listener: old.address } };
     }
@@ -91,27 +108,36 @@ export class ProxyPools implements Actuator {
       listener = await open().catch((err: NodeJS.ErrnoException) => {
         // Same port, other address (127.0.0.1 → 0.0.0.0): the old socket holds the port, so it must stop
         // accepting first. Its in-flight requests still finish.
+        // `wanted` stays: the pool still holds the port for other pools' claims while it re-opens.
         if (err.code !== 'EADDRINUSE' || !old || !old.address.endsWith(`:${port}`)) throw err;
         this.#retire({ listener: old }, drainMs);
-        entry.listener = entry.wanted = undefined;
+        entry.listener = undefined;
         return open();
       });
     } catch (err) {
+      if (old && !entry.listener) {
+        // The old listener was closed for a re-open that failed: the pool holds nothing now.
+        entry.wanted = undefined;
+        this.#onListenerClosed();
+      }
       const e = err as NodeJS.ErrnoException;
-      this.#logger.warn({ pool: plan.key, listener: wanted, err: e.message }, 'listener failed');
-      return {
-        problem: { reason: 'ListenerFailed', message: `cannot listen on ${address}:${port}: ${e.code ?? e.message}` },
-        ...(entry.listener && { facts: { listener: entry.listener.address } }),
-      };
+      entry.problem = { reason: 'ListenerFailed', message: `cannot listen on ${endpointId(address, port)}: ${e.code ?? e.message}` };
+      this.#logger.warn({ pool: plan.key, listener: endpointId(address, port), err: e.message }, 'listener failed');
+      return { problem: entry.problem, ...(entry.listener && { facts: { listener: entry.listener.address } }) };
     }
     if (this.#pools.get(plan.key) !== entry) {
       // Closed or shut down while the listener was opening.
       await listener.close(0);
       return {};
     }
-    if (entry.listener) this.#retire({ listener: entry.listener }, drainMs);
+    const replaced = entry.listener;
     entry.listener = listener;
     entry.wanted = wanted;
+    entry.problem = undefined;
+    if (replaced) {
+      this.#retire({ listener: replaced }, drainMs);
+      this.#onListenerClosed();
+    }
     this.#logger.info({ pool: plan.key, listener: listener.address }, 'listening');
     return { facts: { listener: listener.address } };
   }
@@ -120,6 +146,7 @@ export class ProxyPools implements Actuator {
     this.#pools.delete(key);
     this.#logger.info({ pool: key }, 'pool removed from the proxy; draining');
     this.#retire({ listener: entry.listener, pool: entry.pool }, entry.pool.plan.drainTimeoutSeconds * 1000);
+    if (entry.listener) this.#onListenerClosed();
   }
 
   /**
@@ -145,7 +172,9 @@ export class ProxyPools implements Actuator {
   /** Per-pool state for /debug/pools: listener, backends with state and in-flight counts. */
   snapshot(): Record<ObjectKey, ProxyPoolState> {
     const out: Record<ObjectKey, ProxyPoolState> = {};
-    for (const [key, { pool, listener }] of this.#pools) out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, ...pool.snapshot() };
+    for (const [key, { pool, listener, problem }] of this.#pools) {
+      out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, listenerProblem: problem, ...pool.snapshot() };
+    }
     return out;
   }
 

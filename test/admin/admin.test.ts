@@ -1,6 +1,7 @@
 // The admin listener on a running dev-mode Ballast: probes, metrics, and the pool debug view.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,7 +62,10 @@ afterAll(async () => {
 describe('admin listener', () => {
   it('answers liveness and readiness', async () => {
     expect(await get(`http://${app.adminAddress}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
-    expect(await get(`http://${app.adminAddress}/readyz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await get(`http://${app.adminAddress}/readyz`)).toMatchObject({
+      status: 200,
+      body: '[+]shutdown ok\n[+]sources ok\n[+]reconcile ok\n[+]listeners ok: 1 of 1 open\nreadyz check passed\n',
+    });
   });
 
   it('says why each endpoint is in or out', async () => {
@@ -134,6 +138,43 @@ describe('dashboard data', () => {
   it('answers unknown paths 404 and changes nothing on POST', async () => {
     expect((await get(`http://${app.adminAddress}/dashboard/nope`)).status).toBe(404);
     expect((await httpRequest(Number(app.adminAddress!.split(':')[1]), '/dashboard/state', { method: 'POST' })).status).toBe(405);
+  });
+});
+
+describe('a listener that cannot open', () => {
+  it('shows its error in /debug/pools and /readyz, and fails readiness only while no listener is open', async () => {
+    const own = await mkdtemp(path.join(tmpdir(), 'ballast-busy-'));
+    // Another process's socket holds the port.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const busy = (squatter.address() as AddressInfo).port;
+    const pool = (name: string, port: number) =>
+      `apiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: ${name} }\nspec:\n  listener: { address: 127.0.0.1, port: ${port} }\n  endpoints: [{ address: 127.0.0.1, port: ${backends.ports[0]} }]\n`;
+    await writeFile(path.join(own, 'busy.yaml'), pool('busy', busy));
+    const busyApp = await startBallast({ logger: silentLogger, admin: '127.0.0.1:0', sources: [new FileSource({ dir: own, logger: silentLogger, debounceMs: 50, resyncMs: 0 })] });
+    try {
+      const failure = `cannot listen on 127.0.0.1:${busy}: EADDRINUSE`;
+      expect(await get(`http://${busyApp.adminAddress}/readyz`)).toMatchObject({
+        status: 503,
+        body: `[+]shutdown ok\n[+]sources ok\n[+]reconcile ok\n[-]listeners failed: 0 of 1 open\n    default/busy: ${failure}\nreadyz check failed\n`,
+      });
+      const pools = JSON.parse((await get(`http://${busyApp.adminAddress}/debug/pools`)).body) as { pool: string; listener?: string; problems: unknown[] }[];
+      expect(pools).toEqual([expect.objectContaining({ pool: 'default/busy', problems: [{ reason: 'ListenerFailed', message: failure }] })]);
+      expect(pools[0].listener).toBeUndefined();
+
+      // A second pool that serves makes the process ready; the failed one stays listed.
+      const free = await freePort();
+      await writeFile(path.join(own, 'web.yaml'), pool('web', free));
+      const ready = await waitFor(async () => {
+        const r = await get(`http://${busyApp.adminAddress}/readyz`);
+        return r.status === 200 ? r.body : undefined;
+      }, 5000);
+      expect(ready).toBe(`[+]shutdown ok\n[+]sources ok\n[+]reconcile ok\n[+]listeners ok: 1 of 2 open\n    default/busy: ${failure}\nreadyz check passed\n`);
+    } finally {
+      await busyApp.stop();
+      await new Promise((resolve) => squatter.close(resolve));
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });
 

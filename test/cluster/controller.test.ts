@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
+import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
 import { KubeApiServer } from '../support/kube-apiserver.js';
 import { servedBy, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
@@ -36,6 +37,7 @@ async function controller(extra: Partial<ControllerOptions> = {}): Promise<Contr
     leaderElect: false,
     leaderElectionNamespace: 'default',
     leaderElectionId: 'ballast-test',
+    listenerNamespaces: parseListenerPolicy('default'),
     resyncSeconds: 0,
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,

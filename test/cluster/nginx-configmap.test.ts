@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { startController, type Controller } from '../../src/cli/controller.js';
+import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
 import { KubeApiServer } from '../support/kube-apiserver.js';
 import { captureLogs } from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
@@ -48,6 +49,7 @@ beforeEach(async () => {
     leaderElect: false,
     leaderElectionNamespace: 'default',
     leaderElectionId: 'ballast',
+    listenerNamespaces: parseListenerPolicy('shop'),
     resyncSeconds: 0,
     shutdownDelaySeconds: 0,
     logger: captureLogs().logger,

@@ -4,10 +4,13 @@ import { parseObject } from '../../src/api/validate.js';
 import type { Actuator, ActuatorReport } from '../../src/controller/actuator.js';
 import { Manager } from '../../src/controller/manager.js';
 import { PoolReconciler } from '../../src/controller/pool-reconciler.js';
+import type { Reconciler } from '../../src/controller/reconciler.js';
 import type { Source } from '../../src/controller/source.js';
 import { ObjectStore } from '../../src/controller/store.js';
+import { WorkQueue } from '../../src/controller/work-queue.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
+import { manualTimers } from '../support/manual-timers.js';
 import { waitFor } from '../support/wait-for.js';
 
 const obj = (raw: unknown) => {
@@ -54,6 +57,9 @@ class GatedSource implements Source {
   async stop() {}
 }
 
+/** A source whose view is whatever the test put in the store first. */
+const staticSource: Source = { name: 'static', start: async () => {}, stop: async () => {} };
+
 function setup(fill: (store: ObjectStore) => void) {
   const store = new ObjectStore();
   const actuator = new RecordingActuator();
@@ -68,11 +74,59 @@ describe('Manager', () => {
     const started = manager.start();
     await new Promise((r) => setTimeout(r, 50));
     expect(actuator.applies).toEqual([]); // pool a is in the store, its slices are not: applying now would empty it
-    expect(manager.ready).toBe(false);
+    expect(manager.progress()).toEqual({ synced: false, unreconciled: [] });
     source.sync();
     await started;
-    expect(manager.ready).toBe(true);
+    expect(manager.progress()).toEqual({ synced: true, unreconciled: [] });
     expect(actuator.applies).toEqual([{ key: 'default/a', backends: ['10.0.0.1'] }]);
+    await manager.stop();
+  });
+
+  it('counts only a successful first reconcile toward readiness: two failed ones keep the pool unreconciled', async () => {
+    const clock = manualTimers();
+    const store = new ObjectStore();
+    store.upsert(pool('a'));
+    const actuator = new RecordingActuator();
+    const queue = new WorkQueue(clock.timers, { baseMs: 100, maxMs: 1000, jitter: 0 });
+    const reconciler = new PoolReconciler(store, [{ actuator }], [], silentLogger);
+    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, queue });
+    actuator.failures = 2;
+    await manager.start();
+    expect(manager.progress()).toEqual({ synced: true, unreconciled: ['default/a'] });
+    clock.advance(100); // the first retry fails too
+    await waitFor(() => actuator.failures === 0 && manager.queue.pending === 0, 2000);
+    expect(manager.progress()).toEqual({ synced: true, unreconciled: ['default/a'] });
+    clock.advance(200); // the second retry succeeds
+    await waitFor(() => manager.progress().unreconciled.length === 0, 2000);
+    expect(actuator.applies).toEqual([{ key: 'default/a', backends: [] }]);
+    await manager.stop();
+  });
+
+  it('aborts a reconcile at its deadline and retries it with backoff', async () => {
+    const store = new ObjectStore();
+    store.upsert(pool('a'));
+    const calls: { key: string; aborted: boolean }[] = [];
+    const reconciler: Reconciler = {
+      async reconcile(key, signal) {
+        const call = { key, aborted: false };
+        calls.push(call);
+        // Hangs on the first call, until the deadline aborts it.
+        if (calls.length === 1) {
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          call.aborted = true;
+          signal.throwIfAborted();
+        }
+        return { requeue: false };
+      },
+    };
+    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, reconcileTimeoutMs: 50 });
+    await manager.start();
+    await waitFor(() => manager.progress().unreconciled.length === 0, 5000);
+    expect(calls).toEqual([
+      { key: 'default/a', aborted: true },
+      { key: 'default/a', aborted: false },
+    ]);
+    expect(manager.queue.failuresOf('default/a')).toBe(0);
     await manager.stop();
   });
 

@@ -54,6 +54,16 @@ describe('computeStatus', () => {
     ]);
   });
 
+  it.each(['ListenerConflict', 'ListenerNotAllowed'] as const)('is not Ready with backends while its listener is refused (%s)', (reason) => {
+    const plan = computeDesiredPool(pool(2), undefined, []);
+    const refused = { ...plan, listener: undefined, problems: [{ reason, message: 'listener 0.0.0.0:8080 is taken' }] };
+    const s = computeStatus({ plan: refused, reports: {}, generation: 1, now: t0 });
+    expect(s.conditions?.map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
+      ['Ready', 'False', reason, 'listener 0.0.0.0:8080 is taken'],
+      ['Degraded', 'True', reason, 'listener 0.0.0.0:8080 is taken'],
+    ]);
+  });
+
   it('is not Ready without endpoints', () => {
     const plan = computeDesiredPool(pool(0), undefined, []);
     const s = computeStatus({ plan, reports: {}, generation: 1, now: t0 });
@@ -73,7 +83,7 @@ describe('eventsFor', () => {
     ]);
     const empty = computeDesiredPool(pool(0), undefined, []);
     const degraded = computeStatus({ plan: empty, reports: {}, now: t0 });
-    const problems = [{ reason: 'NoEndpoints', message: 'the pool has no endpoints' }];
+    const problems = [{ reason: 'NoEndpoints' as const, message: 'the pool has no endpoints' }];
     expect(eventsFor({ plan: after, status }, { plan: empty, status: degraded, problems })).toEqual([
       { type: 'Normal', reason: 'BackendsChanged', message: 'removed 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80 (0 in rotation)' },
       { type: 'Warning', reason: 'NoEndpoints', message: 'the pool has no endpoints' },

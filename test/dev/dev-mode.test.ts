@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { startBallast, type Ballast } from '../../src/app.js';
+import { parseListenerPolicy, type ListenerPolicy } from '../../src/plan/listener-policy.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
 import { servedBy, spread, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
@@ -38,9 +39,9 @@ describe('ballast dev', () => {
   let app: Ballast | undefined;
   let logs: ReturnType<typeof captureLogs>;
 
-  async function start() {
+  async function start(listenerPolicy?: ListenerPolicy) {
     logs = captureLogs();
-    app = await startBallast({ logger: logs.logger, sources: [new FileSource({ dir, logger: logs.logger, debounceMs: 50, resyncMs: 0 })] });
+    app = await startBallast({ logger: logs.logger, listenerPolicy, sources: [new FileSource({ dir, logger: logs.logger, debounceMs: 50, resyncMs: 0 })] });
     return app;
   }
 
@@ -70,6 +71,27 @@ describe('ballast dev', () => {
     await rename(path.join(dir, '.web.yaml.swp'), path.join(dir, 'web.yaml'));
     await waitFor(() => servedBy(listen, [ports[2]]), 5000);
     expect(logs.lines().some((l) => l.event === 'PoolUpdated' && Array.isArray(l.removed) && l.removed.length === 2)).toBe(true);
+  });
+
+  it('says in each pool log line what changed: backends, weights, the listener', async () => {
+    const [listen, moved] = [await freePort(), await freePort()];
+    const [p0, p1, p2] = ports;
+    const file = path.join(dir, 'web.yaml');
+    const changeLine = (msg: string) => waitFor(() => logs.messages().find((m) => m === msg), 5000);
+    await writeFile(file, poolYaml('web', listen, [p0, p1]));
+    await start();
+    const first = [p0, p1].sort((a, b) => a - b);
+    await changeLine(`new pool: added 127.0.0.1:${first[0]}, 127.0.0.1:${first[1]}; listener opened 127.0.0.1:${listen}`);
+
+    await writeFile(file, poolYaml('web', listen, [p0, p1, p2]).replace(`port: ${p0} }`, `port: ${p0}, weight: 3 }`));
+    await changeLine(`pool updated: added 127.0.0.1:${p2}; 127.0.0.1:${p0} weight 1→3`);
+
+    await writeFile(file, poolYaml('web', moved, [p1, p2]).replace(`port: ${p2} }`, `port: ${p2}, weight: 3 }`));
+    await changeLine(`pool updated: removed 127.0.0.1:${p0}; 127.0.0.1:${p2} weight 1→3; listener moved ${listen}→${moved}`);
+
+    await unlink(file);
+    const rest = [p1, p2].sort((a, b) => a - b);
+    await changeLine(`pool deleted: removed 127.0.0.1:${rest[0]}, 127.0.0.1:${rest[1]}; listener closed 127.0.0.1:${moved}`);
   });
 
   it('follows a Kubernetes ConfigMap volume ..data symlink swap', async () => {
@@ -165,17 +187,55 @@ spec:
     await waitFor(async () => (await get(`http://127.0.0.1:${listen}/`)).status === 503, 5000);
   });
 
-  it('gives a contested listener to the first pool by namespace/name and reports the other', async () => {
+  it('at start, gives a contested listener to the first pool by namespace/name and reports the other', async () => {
     const listen = await freePort();
     await writeFile(path.join(dir, 'b.yaml'), poolYaml('b', listen, [ports[1]]));
     await writeFile(path.join(dir, 'a.yaml'), poolYaml('a', listen, [ports[0]]));
     await start();
     expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
     expect(logs.lines().find((l) => l.pool === 'default/b')?.problems).toEqual([
-      expect.stringContaining('ListenerConflict: listener 127.0.0.1:' + listen + ' is already claimed by BalancerPool default/a'),
+      `ListenerConflict: listener 127.0.0.1:${listen} is taken by BalancerPool default/a, which claimed it first (oldest creationTimestamp, then namespace/name); this pool gets it when that one lets go`,
     ]);
     // When a gives it up, b gets it.
     await unlink(path.join(dir, 'a.yaml'));
     await waitFor(() => servedBy(listen, [ports[1]]), 5000);
+  });
+
+  it('never lets a new pool take the listener of a serving one: the newcomer is reported and waits until the holder lets go', async () => {
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[1]]));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[1], ports[1]]);
+
+    // default/aaa sorts before default/web, which used to be enough to take the port and its traffic.
+    await writeFile(path.join(dir, 'aaa.yaml'), poolYaml('aaa', listen, [ports[0]]));
+    const reported = await waitFor(() => logs.lines().find((l) => l.pool === 'default/aaa' && l.problems), 5000);
+    expect(reported.problems).toEqual([
+      `ListenerConflict: listener 127.0.0.1:${listen} is taken by BalancerPool default/web, which is serving on it; this pool gets it when that one lets go`,
+    ]);
+    expect(await spread(listen, 4)).toEqual([ports[1], ports[1], ports[1], ports[1]]);
+    const debug = app!.reconciler.appliedPlans().find((p) => p.key === 'default/aaa');
+    expect(debug?.problems.map((p) => p.reason)).toEqual(['ListenerConflict']);
+
+    // The holder moves away: the waiting pool gets the port, the holder serves on its new one.
+    const moved = await freePort();
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', moved, [ports[1]]));
+    await waitFor(() => servedBy(listen, [ports[0]]), 5000);
+    expect(await spread(moved, 2)).toEqual([ports[1], ports[1]]);
+  });
+
+  it('opens listeners only for the namespaces and ports the listener policy allows, and says why not', async () => {
+    const [allowed, denied] = [await freePort(), await freePort()];
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', denied, [ports[0]]));
+    await writeFile(
+      path.join(dir, 'shop.yaml'),
+      poolYaml('shop', allowed, [ports[1]]).replace('metadata:\n  name: shop', 'metadata:\n  name: web\n  namespace: shop'),
+    );
+    await start(parseListenerPolicy(`shop=${allowed}`));
+    expect(await spread(allowed, 2)).toEqual([ports[1], ports[1]]);
+    expect(await refused(denied)).toBe(true);
+    expect(logs.lines().find((l) => l.pool === 'default/web')?.problems).toEqual([
+      `ListenerNotAllowed: namespace default may not listen on port ${denied} (--listener-namespaces=shop=${allowed})`,
+    ]);
   });
 });

@@ -1,13 +1,18 @@
 // What `kubectl apply -k crds/`, `-k manifests/` and `-k manifests/sidecar` would install, rendered by
 // the real kubectl, checked for what the controller needs: least-privilege RBAC that still covers
-// every call, probes on the admin port, non-root and a read-only root filesystem.
+// every call, probes on the admin port, non-root and a read-only root filesystem. The CRD is also
+// applied both ways the README shows, by the real kubectl against the test API server.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { balancerPoolCrd } from '../../src/api/crd.js';
 import { parseObject } from '../../src/api/validate.js';
+import { KubeApiServer } from '../support/kube-apiserver.js';
 
 const run = promisify(execFile);
 type Obj = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -24,6 +29,25 @@ const allows = (rules: Rule[], group: string, resource: string, verb: string) =>
 describe('install manifests', () => {
   it('crds/ is the generated CRD', async () => {
     expect(await kustomize('crds')).toEqual([balancerPoolCrd()]);
+  });
+
+  it.each([['-f'], ['-k']])('kubectl apply %s crds/ installs the CRD and nothing else', async (how) => {
+    const api = await KubeApiServer.start();
+    const dir = await mkdtemp(path.join(tmpdir(), 'ballast-crds-'));
+    try {
+      const kubeconfig = path.join(dir, 'kubeconfig');
+      await api.writeKubeconfig(kubeconfig);
+      // HOME too: kubectl caches its server version probe under $HOME/.kube.
+      const kubectl = (...args: string[]) =>
+        run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), ...args], { timeout: 20_000, env: { ...process.env, HOME: dir } });
+      const { stdout } = await kubectl('apply', how, 'crds/');
+      expect(stdout).toBe('customresourcedefinition.apiextensions.k8s.io/balancerpools.ballast.dev created\n');
+      const crd = api.get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/balancerpools.ballast.dev');
+      expect(crd?.spec).toEqual(balancerPoolCrd().spec);
+    } finally {
+      await api.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('manifests/ installs the controller with RBAC covering exactly what it calls', async () => {

@@ -20,8 +20,8 @@ async function backends(n: number): Promise<EchoBackend[]> {
   return list;
 }
 
-function proxyPools(): ProxyPools {
-  const proxy = new ProxyPools({ logger: silentLogger });
+function proxyPools(onListenerClosed?: () => void): ProxyPools {
+  const proxy = new ProxyPools({ logger: silentLogger, onListenerClosed });
   cleanups.push(() => proxy.close());
   return proxy;
 }
@@ -212,6 +212,22 @@ describe('ProxyPools', () => {
     expect(proxy.snapshot()).toEqual({});
   });
 
+  it('says which listener each pool holds, and when one is let go (moved or removed)', async () => {
+    const [a] = await backends(1);
+    let closed = 0;
+    const proxy = proxyPools(() => closed++);
+    const [first, second] = [await freePort(), await freePort()];
+    const plan = poolPlan([a.port], { listener: { address: '127.0.0.1', port: first } });
+    await listen(proxy, plan);
+    expect(proxy.listeners()).toEqual(new Map([[plan.key, { address: '127.0.0.1', port: first }]]));
+    await listen(proxy, { ...plan, retries: 3 }); // same listener: nothing let go
+    expect(closed).toBe(0);
+    await listen(proxy, { ...plan, listener: { address: '127.0.0.1', port: second } });
+    expect([closed, proxy.listeners().get(plan.key)]).toEqual([1, { address: '127.0.0.1', port: second }]);
+    await proxy.apply(plan.key, undefined);
+    expect([closed, proxy.listeners().size]).toEqual([2, 0]);
+  });
+
   it('reports EADDRINUSE as ListenerFailed instead of throwing, and retries on the next apply', async () => {
     const [a] = await backends(1);
     const blocker = createServer().listen(0, '127.0.0.1');
@@ -223,8 +239,11 @@ describe('ProxyPools', () => {
     expect(report.problem?.reason).toBe('ListenerFailed');
     expect(report.problem?.message).toContain('EADDRINUSE');
     expect(report.facts).toBeUndefined();
+    expect(proxy.snapshot()[plan.key]).toEqual(expect.objectContaining({ listener: undefined, listenerProblem: report.problem }));
+    expect(proxy.listeners().size).toBe(0);
     await new Promise((r) => blocker.close(r));
     expect(await proxy.apply(plan.key, { ...plan, retries: 2 })).toEqual({ facts: { listener: `127.0.0.1:${taken}` } });
+    expect(proxy.snapshot()[plan.key].listenerProblem).toBeUndefined();
     expect((await httpRequest(taken, '/')).status).toBe(200);
   });
 

@@ -1,10 +1,10 @@
 // `npm run screenshot`: regenerates docs/dashboard.png, the README's picture of the demo's dashboard.
-// Runs what `npm start` runs (the demo's two backends on 3000 and 3001, `ballast dev` on
-// manifests/dev, whose pool listens on 8080; those ports must be free), sends it 50 s of varying
+// Runs what `npm start` runs (the demo's backends on 3000 and 3001 and the spare on 3002, `ballast
+// dev` on manifests/dev, whose pool listens on 8080; those ports must be free), sends it 50 s of varying
 // traffic so the charts have something to show, and photographs the page in Debian's Chromium.
 import http from 'node:http';
 import path from 'node:path';
-import { DEMO_PORTS, startDemoBackend } from '../../src/cli/demo.js';
+import { DEMO_MANIFESTS, DEMO_PORTS, startDemoBackend } from '../../src/cli/demo.js';
 import { startDev } from '../../src/cli/dev.js';
 import { silentLogger } from '../../src/log.js';
 import { launchBrowser } from './browser.js';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const servers = await Promise.all(DEMO_PORTS.map((p) => startDemoBackend(p))).catch((err: Error) => {
     throw new Error(`the demo's ports ${DEMO_PORTS.join(', ')} and 8080 must be free (is \`npm start\` running?): ${err.message}`);
   });
-  const app = await startDev({ manifests: 'manifests/dev', admin: '127.0.0.1:0', logger: silentLogger });
+  const app = await startDev({ manifests: DEMO_MANIFESTS, admin: '127.0.0.1:0', logger: silentLogger });
   const browser = await launchBrowser({ width: 1280, height: 540 });
   try {
     process.stdout.write(`sending ${TRAFFIC_SECONDS} s of traffic to the demo...\n`);
