@@ -5,7 +5,7 @@ import { AdminServer } from './admin/admin-server.js';
 import { ChangeLog } from './admin/change-log.js';
 import { Dashboard } from './admin/dashboard.js';
 import { debugPools } from './admin/debug-pools.js';
-import { readiness } from './admin/readiness.js';
+import { readiness, type ReadinessCheck } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -19,11 +19,17 @@ import { ProxyPools } from './proxy/proxy-pools.js';
 export interface BallastOptions {
   logger: Logger;
   sources: Source[];
-  /** Actuators besides the proxy, which every Ballast process runs. */
+  /** Actuators besides the proxy. */
   actuators?: ManagedActuator[];
+  /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
+  proxy?: boolean;
+  /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
+  readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
+  /** Host names the admin listener answers besides loopback, IP literals and its own host. */
+  adminAllowedHosts?: readonly string[];
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
@@ -39,7 +45,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy: ProxyPools;
+  proxy?: ProxyPools;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -52,12 +58,12 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
-  const proxy = new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
-  const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
+  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
+  const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
   // The dashboard lives on the admin listener: no admin, no dashboard.
   const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
   const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
-    openListeners: () => proxy.listeners(),
+    openListeners: () => proxy?.listeners() ?? new Map(),
     listenerPolicy: opts.listenerPolicy,
   });
   reconciler.setLeader(opts.leader ?? true);
@@ -66,14 +72,16 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const admin = opts.admin
     ? new AdminServer({
         address: opts.admin,
+        allowedHosts: opts.adminAllowedHosts,
         registry,
         readiness: () =>
           readiness({
             stopping,
             ...manager.progress(),
-            listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+            listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+            checks: opts.readyChecks?.map((c) => c()),
           }),
-        pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+        pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
         dashboard,
       })
     : undefined;
@@ -88,7 +96,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     if (stopping) return;
     stopping = true;
     const { acceptDelayMs, graceMs } = opts.shutdown ?? { acceptDelayMs: 0, graceMs: 10_000 };
-    await proxy.shutdown({ acceptDelayMs, graceMs });
+    await proxy?.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
     dashboard?.stop();

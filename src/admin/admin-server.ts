@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Dashboard } from './dashboard.js';
+import { hostAllowed } from './host-check.js';
 import type { Readiness } from './readiness.js';
 
 export interface AdminOptions {
@@ -16,6 +17,8 @@ export interface AdminOptions {
   pools: () => unknown;
   /** GET / and its data; absent: 404. */
   dashboard?: Pick<Dashboard, 'serve'>;
+  /** Host names besides loopback, IP literals and the admin host that requests may name (`--admin-allowed-hosts`). */
+  allowedHosts?: readonly string[];
 }
 
 export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
@@ -28,9 +31,11 @@ export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { hos
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly hostAllowed: (host: string | undefined) => boolean;
 
   constructor(private readonly opts: AdminOptions) {
     this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.hostAllowed = hostAllowed(parseHostPort(opts.address).host, opts.allowedHosts ?? []);
   }
 
   async listen(): Promise<string> {
@@ -54,6 +59,7 @@ export class AdminServer {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    if (!this.hostAllowed(req.headers.host)) return send(403, 'host not allowed (see --admin-allowed-hosts)\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     switch (path) {
       case '/healthz':

@@ -40,7 +40,8 @@ const MAX_BUFFERED_BYTES = 4 << 20;
 const POLL_VIEWER_MS = 5_000;
 
 export interface DashboardOptions {
-  proxy: ProxyPools;
+  /** Absent where Ballast runs no proxy (the NGINX agent): pools show their plan only. */
+  proxy?: Pick<ProxyPools, 'snapshot' | 'traffic'>;
   sources: readonly Source[];
   changes: ChangeLog;
   now?: () => number;
@@ -116,7 +117,7 @@ export class Dashboard implements ReconcileObserver {
   tick(): void {
     const now = this.#now();
     const watched = this.#viewers.size > 0 || now - this.#polledAt < POLL_VIEWER_MS;
-    this.#sampler.tick(this.#opts.proxy.traffic(), now, watched);
+    this.#sampler.tick(this.#opts.proxy?.traffic() ?? new Map(), now, watched);
     this.#full = this.#update = undefined;
     if (this.#viewers.size === 0) return;
     const message = `event: update\ndata: ${this.#view(false)}\n\n`;
@@ -182,7 +183,7 @@ export class Dashboard implements ReconcileObserver {
     const sampler = this.#sampler;
     const { proxy, sources, changes } = this.#opts;
     const plans = [...this.#pools.values()].flatMap((r) => (r.plan ? [r.plan] : []));
-    const debug = new Map(debugPools(plans, proxy.snapshot()).map((d) => [d.pool, d]));
+    const debug = new Map(debugPools(plans, proxy?.snapshot() ?? {}).map((d) => [d.pool, d]));
     const pools = [...this.#pools.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([key, r]) => {

@@ -7,6 +7,12 @@
 // traffic of every other pool (one tenant's busy port is that pool's problem, on its status).
 import type { ObjectKey } from '../api/keys.js';
 
+/** A check of one component (e.g. `nginx`): its failure, or undefined when it is ready. */
+export interface ReadinessCheck {
+  name: string;
+  failure?: string;
+}
+
 export interface ReadinessInput {
   stopping: boolean;
   /** Every source has synced. */
@@ -15,6 +21,7 @@ export interface ReadinessInput {
   unreconciled: readonly ObjectKey[];
   /** Each pool the proxy serves: whether its listener is open, and why the planned one is not. */
   listeners: readonly { pool: ObjectKey; open: boolean; problem?: string }[];
+  checks?: readonly ReadinessCheck[];
 }
 
 export interface Readiness {
@@ -42,6 +49,7 @@ export function readiness(input: ReadinessInput): Readiness {
   const open = input.listeners.filter((l) => l.open).length;
   const failed = input.listeners.filter((l) => l.problem).map((l) => `${l.pool}: ${l.problem}`);
   const total = input.listeners.length;
+  for (const c of input.checks ?? []) check(c.name, c.failure);
   check('listeners', total > 0 && open === 0 ? `0 of ${total} open` : undefined, total === 0 ? 'ok: none planned' : `ok: ${open} of ${total} open`, failed);
   lines.push(ready ? 'readyz check passed' : 'readyz check failed');
   return { ready, body: lines.join('\n') + '\n' };

@@ -33,8 +33,10 @@ export const PROBLEMS = {
   ConfigMapTooLarge: { kind: 'nginx' },
   /** A ConfigMap of that name exists and is not managed by Ballast. */
   ConfigMapConflict: { kind: 'nginx' },
-  /** Another pool writes the same NGINX upstream file (dev mode). */
+  /** Another pool writes the same NGINX upstream file (dev mode, nginx-agent). */
   UpstreamConflict: { kind: 'nginx' },
+  /** `nginx -t` refused the pool's new NGINX structure (nginx-agent); NGINX keeps the last good config. */
+  NginxConfigRejected: { kind: 'nginx' },
 } as const satisfies Record<string, { kind: ProblemKind }>;
 
 export type ProblemReason = keyof typeof PROBLEMS;

@@ -22,6 +22,7 @@ export interface ControllerOptions {
   /** Which namespaces' pools may open listeners, on which ports (`--listener-namespaces`). */
   listenerNamespaces: ListenerPolicy;
   admin: string;
+  adminAllowedHosts?: string[];
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -81,6 +82,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const app = await startBallast({
     logger,
     admin: o.admin,
+    adminAllowedHosts: o.adminAllowedHosts,
     changes,
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],

@@ -9,17 +9,19 @@ import { runUntilSignal } from './run-until-signal.js';
 export interface DevOptions {
   manifests: string;
   admin: string;
+  adminAllowedHosts?: string[];
   nginxOut?: string;
   shutdownDelaySeconds?: number;
   logger: Logger;
 }
 
 /** Dev mode, started: the file source, the proxy, and optionally NGINX upstream files. */
-export function startDev({ manifests, admin, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<Ballast> {
+export function startDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<Ballast> {
   const changes = new ChangeLog();
   return startBallast({
     logger,
     admin,
+    adminAllowedHosts,
     changes,
     sources: [new FileSource({ dir: path.resolve(manifests), logger, onErrors: (file, errors) => changes.fileErrors(file, errors) })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],

@@ -196,6 +196,10 @@ export class LivePool implements RouteScope {
     }
   }
 
+  internalError(upstream: Upstream | undefined, err: unknown): void {
+    this.#logger.error({ backend: upstream?.id, err }, 'request failed inside the proxy; answered 502');
+  }
+
   retry(failed: Upstream, tried: Set<Upstream>, clientAddress: string): Upstream | undefined {
     tried.add(failed);
     if (tried.size > this.settings.retries) return undefined;

@@ -96,13 +96,15 @@ export class ProxyPools implements Actuator {
   async #applyListener(entry: Entry, plan: DesiredPool, wanted: ListenerAddress): Promise<ActuatorReport> {
     const { address, port } = wanted;
     const idleTimeoutMs = plan.timeouts.idleSeconds * 1000;
+    const requestTimeoutMs = plan.timeouts.requestSeconds * 1000;
     const drainMs = plan.drainTimeoutSeconds * 1000;
     const old = entry.listener;
     if (old && entry.wanted?.address === address && entry.wanted.port === port) {
       old.idleTimeoutMs = idleTimeoutMs;
+      old.requestTimeoutMs = requestTimeoutMs;
       return { facts: { listener: old.address } };
     }
-    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, logger: this.#logger });
+    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, requestTimeoutMs, logger: this.#logger });
     let listener: PoolListener;
     try {
       listener = await open().catch((err: NodeJS.ErrnoException) => {
