@@ -2,6 +2,8 @@
 // listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
+import { ChangeLog } from './admin/change-log.js';
+import { Dashboard } from './admin/dashboard.js';
 import { debugPools } from './admin/debug-pools.js';
 import { readiness, type ReadinessCheck } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
@@ -33,6 +35,8 @@ export interface BallastOptions {
   leader?: boolean;
   /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
   listenerPolicy?: ListenerPolicy;
+  /** The dashboard's latest changes; pass one when a source reports rejected objects into it. */
+  changes?: ChangeLog;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -56,7 +60,9 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
   const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
   const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
+  // The dashboard lives on the admin listener: no admin, no dashboard.
+  const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
+  const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
     openListeners: () => proxy?.listeners() ?? new Map(),
     listenerPolicy: opts.listenerPolicy,
   });
@@ -76,11 +82,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
             checks: opts.readyChecks?.map((c) => c()),
           }),
         pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
+        dashboard,
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 
@@ -91,6 +99,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     await proxy?.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
+    dashboard?.stop();
     await admin?.close();
   };
   return { store, manager, reconciler, proxy, registry, adminAddress, stop };

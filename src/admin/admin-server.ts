@@ -1,8 +1,9 @@
-// The admin listener: liveness, readiness, Prometheus metrics and the pool debug view. Loopback by
+// The admin listener: liveness, readiness, Prometheus metrics, the pool debug view and the dashboard. Loopback by
 // default: /debug/pools shows backend addresses.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Dashboard } from './dashboard.js';
 import { hostAllowed } from './host-check.js';
 import type { Readiness } from './readiness.js';
 
@@ -14,6 +15,8 @@ export interface AdminOptions {
   readiness: () => Readiness;
   /** JSON for /debug/pools. */
   pools: () => unknown;
+  /** GET / and its data; absent: 404. */
+  dashboard?: Pick<Dashboard, 'serve'>;
   /** Host names besides loopback, IP literals and the admin host that requests may name (`--admin-allowed-hosts`). */
   allowedHosts?: readonly string[];
 }
@@ -71,6 +74,7 @@ export class AdminServer {
       case '/debug/pools':
         return send(200, JSON.stringify(this.opts.pools(), null, 2) + '\n', 'application/json');
       default:
+        if (this.opts.dashboard?.serve(path, req, res)) return;
         return send(404, 'not found\n');
     }
   }

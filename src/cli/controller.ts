@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
+import { ChangeLog } from '../admin/change-log.js';
 import { startBallast, type Ballast } from '../app.js';
+import { formatFieldErrors } from '../api/validate.js';
 import { ConfigMapWriter } from '../controller/configmap-writer.js';
 import { LeaderElector } from '../controller/leader-elector.js';
 import { StatusWriter } from '../controller/status-writer.js';
@@ -63,6 +65,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const status = new StatusWriter({ client, logger, instance: identity });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
   let requeue: (key: string) => void = () => {};
+  const changes = new ChangeLog();
   const source = new KubeSource({
     client,
     logger,
@@ -70,12 +73,17 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     pool: o.pool,
     resyncMs: o.resyncSeconds * 1000,
     backoff: o.watchBackoff,
-    onInvalid: (raw, errors) => status.rejected(raw, errors, (key) => requeue(key)),
+    onInvalid: (raw, errors) => {
+      status.rejected(raw, errors, (key) => requeue(key));
+      const meta = raw.metadata as { namespace?: string; name?: string } | undefined;
+      changes.record({ type: 'Warning', reason: 'InvalidSpec', object: `${String(raw.kind)} ${meta?.namespace ?? 'default'}/${meta?.name ?? '?'}`, message: `spec rejected: ${formatFieldErrors(errors)}; keeping its last good state` });
+    },
   });
   const app = await startBallast({
     logger,
     admin: o.admin,
     adminAllowedHosts: o.adminAllowedHosts,
+    changes,
     sources: [source],
     actuators: [{ actuator: new ConfigMapWriter({ client, logger }), leaderOnly: true }],
     observers: [status],

@@ -13,7 +13,7 @@ const USAGE = `Usage: ballast <command> [options]
 Commands:
   dev          Balance the pools declared in a folder of manifests, following every change.
                  --manifests DIR   folder to watch (default manifests/dev)
-                 --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin ADDR      admin listener: the dashboard at /, /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
                  --admin-allowed-hosts NAMES  comma-separated Host names the admin listener answers besides
                                    IP literals, localhost and its own host; .example.com allows subdomains
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
@@ -54,7 +54,8 @@ Commands:
                  --admin ADDR          /healthz /readyz /metrics (default 127.0.0.1:9902)
   crd          Print the BalancerPool CustomResourceDefinition.
   demo         Start two demo backends (ports 3000, 3001), a spare (3002) that the pool does not use yet,
-               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080.
+               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080;
+               the dashboard is at http://127.0.0.1:9901/.
                  --admin ADDR      as for dev
                  --ports LIST      the backends' ports, the spare last (default 3000,3001,3002; they must
                                    match manifests/dev/web.yaml)

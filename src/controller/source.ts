@@ -1,3 +1,5 @@
+import type { ObjectKey } from '../api/keys.js';
+import type { ObjectKind } from '../api/schema.js';
 import type { ObjectStore } from './store.js';
 
 /**
@@ -9,4 +11,6 @@ export interface Source {
   /** Starts filling `store`; resolves once the first full view is in it (the source has synced). */
   start(store: ObjectStore): Promise<void>;
   stop(): Promise<void>;
+  /** Where an object came from within the source (a file), when the source can tell. */
+  origin?(kind: ObjectKind, key: ObjectKey): string | undefined;
 }

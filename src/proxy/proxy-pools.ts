@@ -7,7 +7,7 @@ import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
-import { LivePool, type PoolSnapshot } from './live-pool.js';
+import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 
@@ -177,6 +177,13 @@ export class ProxyPools implements Actuator {
     for (const [key, { pool, listener, problem }] of this.#pools) {
       out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, listenerProblem: problem, ...pool.snapshot() };
     }
+    return out;
+  }
+
+  /** Per-pool request tallies, for the dashboard's sampler. */
+  traffic(): Map<ObjectKey, PoolTraffic> {
+    const out = new Map<ObjectKey, PoolTraffic>();
+    for (const [key, { pool }] of this.#pools) out.set(key, pool.traffic());
     return out;
   }
 

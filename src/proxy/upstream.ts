@@ -92,6 +92,11 @@ export class Upstream implements BalancedBackend {
     return this.#state;
   }
 
+  /** Epoch ms when a drain cuts what is left; Infinity unless draining with work in flight. */
+  get drainDeadline(): number {
+    return this.#drainDeadline;
+  }
+
   get #connectionPool(): Pool {
     this.#pool ??= new Pool(`http://${this.id}`, {
       connect: { timeout: this.connectTimeoutMs },
