@@ -1,37 +1,27 @@
-// Benchmark 2b: reconcile latency through the Kubernetes API: the test API server
-// (test/support/kube-apiserver.ts) runs in this process, `ballast controller` runs as a child process
-// talking to it through @kubernetes/client-node; each change rewrites the EndpointSlice's port to the
-// other backend, and the clock runs until the first request served by that backend.
+// Benchmark 2b: reconcile latency through the Kubernetes API: the tests' real control plane
+// (test/support/control-plane.ts: etcd, kube-apiserver, kube-controller-manager), `ballast controller`
+// as a child process, authenticated as the ServiceAccount manifests/ ships. Each change rewrites the
+// pool's static endpoint to the other backend (EndpointSlices may not name loopback addresses), and
+// the clock runs until the first request served by that backend.
 //   npx tsx bench/reconcile-apiserver.ts [--changes 100]
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { parse } from 'yaml';
-import { KubeApiServer } from '../test/support/kube-apiserver.js';
-import type { KubeObject } from '../test/support/kube-object.js';
-import { ROOT, startBallastCli, type BallastProcess } from './lib/ballast.js';
+import { auditedRequests, controllerIdentity, createNamespace, KubeAdmin, startTestControlPlane, type KubeObject } from '../test/support/cluster.js';
+import { startBallastCli, type BallastProcess } from './lib/ballast.js';
 import { freePort, waitForHttp } from './lib/http.js';
 import { startNginxBackend } from './lib/nginx.js';
 import { placement, stopAll } from './lib/proc.js';
 import { measureSwitches } from './lib/switch-timer.js';
 import { reconcileTable, syncMetric, type ReconcileResult } from './reconcile-dev.js';
 
-const slice = (port: number): KubeObject => ({
-  apiVersion: 'discovery.k8s.io/v1',
-  kind: 'EndpointSlice',
-  metadata: { name: 'web-abc12', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-  addressType: 'IPv4',
-  ports: [{ name: 'http', port, protocol: 'TCP' }],
-  endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
-});
-
-const pool = (listen: number): KubeObject => ({
+const pool = (namespace: string, listen: number, port: number): KubeObject => ({
   apiVersion: 'ballast.dev/v1alpha1',
   kind: 'BalancerPool',
-  metadata: { name: 'web', namespace: 'default' },
-  spec: { service: { name: 'web', port: 'http' }, listener: { address: '127.0.0.1', port: listen } },
+  metadata: { name: 'web', namespace },
+  spec: { endpoints: [{ address: '127.0.0.1', port }], listener: { address: '127.0.0.1', port: listen } },
 });
 
 export async function runReconcileApiServer({ changes, log = () => {} }: { changes: number; log?: (l: string) => void }): Promise<ReconcileResult> {
@@ -39,34 +29,34 @@ export async function runReconcileApiServer({ changes, log = () => {} }: { chang
   const [a, b, listen] = [await freePort(), await freePort(), await freePort()];
   const backend = await startNginxBackend([a, b], pl.backend);
   const work = await mkdtemp(path.join(tmpdir(), 'ballast-bench-kube-'));
-  const api = await KubeApiServer.start({ bookmarkIntervalMs: 60_000 });
+  const cp = await startTestControlPlane();
   let ballast: BallastProcess | undefined;
   try {
-    const kubeconfig = path.join(work, 'kubeconfig');
-    await api.writeKubeconfig(kubeconfig);
-    api.apply(parse(await readFile(path.join(ROOT, 'crds/balancerpool.yaml'), 'utf8')) as KubeObject);
-    api.apply(slice(a));
-    api.apply(pool(listen));
+    const admin = new KubeAdmin(cp.info);
+    const ns = await createNamespace(admin, 'bench');
+    const { kubeconfig, user } = await controllerIdentity(admin, ns, work);
+    await admin.apply(pool(ns, listen, a));
     ballast = await startBallastCli({
-      args: ['controller', '--kubeconfig', kubeconfig, '--leader-elect=false', '--admin', '127.0.0.1:0', '--shutdown-delay', '0'],
+      args: ['controller', '--kubeconfig', kubeconfig, '--namespace', ns, '--leader-elect=false', '--admin', '127.0.0.1:0', '--shutdown-delay', '0'],
       cpu: pl.proxy,
     });
     await waitForHttp(`http://127.0.0.1:${listen}/`, 30_000, 200, `port ${a}`);
     const before = await syncMetric(ballast);
-    const firstRequest = api.requests.length;
-    const stats = await measureSwitches({ listenerUrl: `http://127.0.0.1:${listen}/`, ports: [a, b], changes, log, change: (port) => void api.apply(slice(port)) });
+    const firstRequest = auditedRequests(user, cp.info.auditLog).length;
+    const stats = await measureSwitches({ listenerUrl: `http://127.0.0.1:${listen}/`, ports: [a, b], changes, log, change: (port) => void admin.apply(pool(ns, listen, port)) });
     const after = await syncMetric(ballast);
     const count = after.count - before.count;
-    // What the controller sent to the API server per change (status writes and Events hold the key in flight).
+    // What the controller sent to the API server per change (status writes and Events hold the key
+    // in flight), from the API server's audit log.
     const perChange = new Map<string, number>();
-    for (const r of api.requests.slice(firstRequest)) {
-      if (r.path.includes('watch=')) continue;
-      const what = `${r.method} ${r.path.replace(/\?.*$/, '').replace(/\/namespaces\/[^/]+/, '/namespaces/*').replace(/\/(events|balancerpools)\/[^/]+/, '/$1/NAME')}`;
+    for (const r of auditedRequests(user, cp.info.auditLog).slice(firstRequest)) {
+      if (r.verb === 'watch') continue;
+      const what = `${r.verb} ${r.apiGroup ? `${r.apiGroup}/` : ''}${r.resource}${r.subresource ? `/${r.subresource}` : ''}`;
       perChange.set(what, (perChange.get(what) ?? 0) + 1);
     }
     const result: ReconcileResult = {
       apiRequestsPerChange: Object.fromEntries([...perChange].sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, Number((v / changes).toFixed(2))])),
-      source: 'EndpointSlice update via the API server (controller)',
+      source: 'BalancerPool update via kube-apiserver (controller)',
       changes,
       stats,
       internalSyncCount: count,
@@ -79,7 +69,7 @@ export async function runReconcileApiServer({ changes, log = () => {} }: { chang
     return result;
   } finally {
     await ballast?.stop();
-    await api.stop();
+    await cp.stop();
     await backend.stop();
     await rm(work, { recursive: true, force: true });
   }

@@ -2,8 +2,10 @@
 // listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
+import { ChangeLog } from './admin/change-log.js';
+import { Dashboard } from './admin/dashboard.js';
 import { debugPools } from './admin/debug-pools.js';
-import { readiness } from './admin/readiness.js';
+import { readiness, type ReadinessCheck } from './admin/readiness.js';
 import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
@@ -17,20 +19,32 @@ import { ProxyPools } from './proxy/proxy-pools.js';
 export interface BallastOptions {
   logger: Logger;
   sources: Source[];
-  /** Actuators besides the proxy, which every Ballast process runs. */
+  /** Actuators besides the proxy. */
   actuators?: ManagedActuator[];
+  /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
+  proxy?: boolean;
+  /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
+  readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
   /** Admin listener `host:port`; omit for none. */
   admin?: string;
   /** Probes-only listener `host:port` (/healthz /livez /readyz /metrics), for the kubelet and Prometheus; omit for none. */
   health?: string;
+  /** Host names the admin listener answers besides loopback, IP literals and its own host. */
+  adminAllowedHosts?: readonly string[];
   registry?: Registry;
   /** False when a leader election decides later (leader-only actuators and observers wait for it). */
   leader?: boolean;
   /** Which namespaces may open listeners on which ports; every namespace when absent (dev mode). */
   listenerPolicy?: ListenerPolicy;
-  /** API calls failing now (cluster mode), for /readyz. */
-  failingCalls?: () => readonly string[];
+  /** The dashboard's latest changes; pass one when a source reports rejected objects into it. */
+  changes?: ChangeLog;
+  /**
+   * Every pool reconciled again at this period, after each source's resync (0 or absent: never):
+   * level-triggered all the way, whatever a reconcile missed (a status someone overwrote, a ConfigMap
+   * edited by hand) is put right within a period.
+   */
+  resyncMs?: number;
   /** SIGTERM: how long listeners keep accepting (endpoint propagation), then how long in-flight work may take. */
   shutdown?: { acceptDelayMs: number; graceMs: number };
 }
@@ -39,7 +53,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy: ProxyPools;
+  proxy?: ProxyPools;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -54,10 +68,12 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
-  const proxy = new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
-  const actuators: ManagedActuator[] = [{ actuator: proxy }, ...(opts.actuators ?? [])];
-  const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
-    openListeners: () => proxy.listeners(),
+  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
+  const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
+  // The dashboard lives on the admin listener: no admin, no dashboard.
+  const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
+  const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
+    openListeners: () => proxy?.listeners() ?? new Map(),
     listenerPolicy: opts.listenerPolicy,
   });
   reconciler.setLeader(opts.leader ?? true);
@@ -66,16 +82,18 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const serve = (address: string, probesOnly: boolean) =>
     new AdminServer({
       address,
-      registry,
       probesOnly,
+      allowedHosts: opts.adminAllowedHosts,
+      registry,
       readiness: () =>
         readiness({
           stopping,
           ...manager.progress(),
-          failingCalls: opts.failingCalls?.(),
-          listeners: Object.entries(proxy.snapshot()).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+          listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
+          checks: opts.readyChecks?.map((c) => c()),
         }),
-      pools: () => debugPools(reconciler.appliedPlans(), proxy.snapshot()),
+      pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
+      dashboard: probesOnly ? undefined : dashboard,
     });
   const admin = opts.admin ? serve(opts.admin, false) : undefined;
   const health = opts.health ? serve(opts.health, true) : undefined;
@@ -84,16 +102,25 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   const healthAddress = await health?.listen();
   if (healthAddress) logger.info({ health: healthAddress }, 'health and metrics listening');
+  dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
+  const resync = opts.resyncMs
+    ? setInterval(() => {
+        for (const s of opts.sources) s.resync?.();
+        manager.resyncAll();
+      }, opts.resyncMs).unref()
+    : undefined;
 
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    clearInterval(resync);
     const { acceptDelayMs, graceMs } = opts.shutdown ?? { acceptDelayMs: 0, graceMs: 10_000 };
-    await proxy.shutdown({ acceptDelayMs, graceMs });
+    await proxy?.shutdown({ acceptDelayMs, graceMs });
     await manager.stop();
     await Promise.all(actuators.map(({ actuator }: { actuator: Actuator }) => actuator.close()));
+    dashboard?.stop();
     await Promise.all([admin?.close(), health?.close()]);
   };
   return { store, manager, reconciler, proxy, registry, adminAddress, healthAddress, stop };

@@ -35,8 +35,11 @@ describe('Dockerfile', () => {
   });
 
   it('replays the steps: compile, production install, then `ballast` validates and serves', async () => {
-    // Build stage: `npm run build` (tsc -p tsconfig.build.json), written into the image's /app/dist.
+    // Build stage: `npm run build` (tsc -p tsconfig.build.json, then the dashboard's files), written into the image's /app/dist.
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { scripts: { build: string } };
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && cp -R src/admin/dashboard dist/admin/');
     await run('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], { cwd: root, timeout: 120_000 });
+    await cp(path.join(root, 'src/admin/dashboard'), path.join(app, 'dist/admin/dashboard'), { recursive: true });
     // Runtime stage: package files, `npm ci --omit=dev`, then the copied folders.
     for (const f of ['package.json', 'package-lock.json']) await cp(path.join(root, f), path.join(app, f));
     await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, timeout: 180_000 });
@@ -58,6 +61,8 @@ describe('Dockerfile', () => {
     try {
       const admin = await waitFor(() => /"admin":"([^"]+)"/.exec(out)?.[1], 15_000);
       await waitFor(async () => (await get(`http://${admin}/readyz`)).status === 200, 15_000);
+      // The dashboard's files are part of the build.
+      for (const asset of ['/', '/dashboard.js', '/dashboard.css']) expect([asset, (await get(`http://${admin}${asset}`)).status]).toEqual([asset, 200]);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

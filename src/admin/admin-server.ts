@@ -1,9 +1,11 @@
-// The admin listener: liveness, readiness, Prometheus metrics and the pool debug view. Loopback by
+// The admin listener: liveness, readiness, Prometheus metrics, the pool debug view and the dashboard. Loopback by
 // default: /debug/pools shows backend addresses. A probes-only listener (`--health-address`) serves
 // /healthz /livez /readyz /metrics alone, for the kubelet and Prometheus on the Pod IP.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Dashboard } from './dashboard.js';
+import { hostAllowed } from './host-check.js';
 import type { Readiness } from './readiness.js';
 
 export interface AdminOptions {
@@ -14,6 +16,10 @@ export interface AdminOptions {
   readiness: () => Readiness;
   /** JSON for /debug/pools. */
   pools: () => unknown;
+  /** GET / and its data; absent: 404. */
+  dashboard?: Pick<Dashboard, 'serve'>;
+  /** Host names besides loopback, IP literals and the admin host that requests may name (`--admin-allowed-hosts`). */
+  allowedHosts?: readonly string[];
   /** Serve only the probes and /metrics (a listener reachable from outside the Pod). */
   probesOnly?: boolean;
 }
@@ -30,9 +36,11 @@ export function parseHostPort(address: string, defaultHost = '127.0.0.1'): { hos
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly hostAllowed: (host: string | undefined) => boolean;
 
   constructor(private readonly opts: AdminOptions) {
     this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.hostAllowed = hostAllowed(parseHostPort(opts.address).host, opts.allowedHosts ?? []);
   }
 
   async listen(): Promise<string> {
@@ -56,6 +64,7 @@ export class AdminServer {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    if (!this.hostAllowed(req.headers.host)) return send(403, 'host not allowed (see --admin-allowed-hosts)\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     if (this.opts.probesOnly && !PROBES.has(path)) return send(404, 'not found\n');
     switch (path) {
@@ -71,6 +80,7 @@ export class AdminServer {
       case '/debug/pools':
         return send(200, JSON.stringify(this.opts.pools(), null, 2) + '\n', 'application/json');
       default:
+        if (this.opts.dashboard?.serve(path, req, res)) return;
         return send(404, 'not found\n');
     }
   }

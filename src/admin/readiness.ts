@@ -7,6 +7,17 @@
 // traffic of every other pool (one tenant's busy port is that pool's problem, on its status).
 import type { ObjectKey } from '../api/keys.js';
 
+/**
+ * A check of one component (e.g. `nginx`): its failure, or undefined when it is ready; `ok` words a
+ * passing line, `details` are listed beneath it (what is wrong without failing readiness).
+ */
+export interface ReadinessCheck {
+  name: string;
+  failure?: string;
+  ok?: string;
+  details?: readonly string[];
+}
+
 export interface ReadinessInput {
   stopping: boolean;
   /** Every source has synced. */
@@ -15,11 +26,7 @@ export interface ReadinessInput {
   unreconciled: readonly ObjectKey[];
   /** Each pool the proxy serves: whether its listener is open, and why the planned one is not. */
   listeners: readonly { pool: ObjectKey; open: boolean; problem?: string }[];
-  /**
-   * API calls failing now, explained (cluster mode). Listed, never failing readiness by themselves:
-   * before the sources synced readiness fails anyway; after, the proxies serve the last known state.
-   */
-  failingCalls?: readonly string[];
+  checks?: readonly ReadinessCheck[];
 }
 
 export interface Readiness {
@@ -42,13 +49,12 @@ export function readiness(input: ReadinessInput): Readiness {
     lines.push(failure ? `[-]${name} failed: ${failure}` : `[+]${name} ${ok}`, ...details.map((d) => `    ${d}`));
   };
   check('shutdown', input.stopping ? 'shutting down' : undefined);
-  const failing = input.failingCalls ?? [];
-  check('sources', input.synced ? undefined : failing.length > 0 ? 'not synced yet: the API calls below fail' : 'not synced yet');
-  if (failing.length > 0) check('kube-api', undefined, `ok: serving the last known state; ${failing.length} call${failing.length === 1 ? '' : 's'} failing`, failing);
+  check('sources', input.synced ? undefined : 'not synced yet');
   check('reconcile', input.unreconciled.length > 0 ? `no successful reconcile yet for ${list(input.unreconciled)}` : undefined);
   const open = input.listeners.filter((l) => l.open).length;
   const failed = input.listeners.filter((l) => l.problem).map((l) => `${l.pool}: ${l.problem}`);
   const total = input.listeners.length;
+  for (const c of input.checks ?? []) check(c.name, c.failure, c.ok, c.details);
   check('listeners', total > 0 && open === 0 ? `0 of ${total} open` : undefined, total === 0 ? 'ok: none planned' : `ok: ${open} of ${total} open`, failed);
   lines.push(ready ? 'readyz check passed' : 'readyz check failed');
   return { ready, body: lines.join('\n') + '\n' };

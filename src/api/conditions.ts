@@ -35,8 +35,10 @@ export const PROBLEMS = {
   ConfigMapConflict: { kind: 'nginx' },
   /** The API refused or did not answer a ConfigMap write (RBAC, quota, outage); retried with backoff. */
   ConfigMapWriteFailed: { kind: 'nginx' },
-  /** Another pool writes the same NGINX upstream file (dev mode). */
+  /** Another pool writes the same NGINX upstream file (dev mode, nginx-agent). */
   UpstreamConflict: { kind: 'nginx' },
+  /** `nginx -t` refused the pool's new NGINX structure (nginx-agent); NGINX keeps the last good config. */
+  NginxConfigRejected: { kind: 'nginx' },
 } as const satisfies Record<string, { kind: ProblemKind }>;
 
 export type ProblemReason = keyof typeof PROBLEMS;

@@ -1,6 +1,5 @@
 // The BalancerPool API (ballast.dev/v1alpha1) and the parts of core/discovery objects Ballast reads.
 // This file is the single source of truth: the CRD's openAPIV3Schema is generated from it (crd.ts).
-import { isIP } from 'node:net';
 import { z } from 'zod';
 
 export const GROUP = 'ballast.dev';
@@ -13,7 +12,36 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 const port = z.int().min(1).max(65535);
 // A Service port by name or by number, as an Ingress backend names it. Rendered as int-or-string in the CRD.
 const intOrString = z.union([z.int().min(1).max(65535), z.string().min(1).max(63)]).meta({ 'x-kubernetes-int-or-string': true });
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
+
+// Backend addresses, as regular expressions the CRD carries as its `pattern` too, so the API server,
+// dev mode, `validate` and the proxy accept exactly the same strings. RE2 syntax (no lookaround): the
+// API server evaluates patterns with Go's regexp.
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** Dotted quad, octets 0-255 without leading zeros (which some parsers read as octal). */
+const IPV4 = `${OCTET}(\\.${OCTET}){3}`;
+const H16 = '[0-9A-Fa-f]{1,4}';
+/**
+ * RFC 4291 §2.2 text forms: eight groups, or fewer around one `::`, the last two optionally a dotted
+ * quad. No zone id (`%eth0`): a zone names an interface of one host, never a backend of a pool.
+ */
+const IPV6 = [
+  `(${H16}:){7}${H16}`,
+  `(${H16}:){6}${IPV4}`,
+  ...Array.from({ length: 8 }, (_, head) => `${head === 0 ? '::' : `(${H16}:){${head}}:`}${head < 7 ? `((${H16}:){0,${6 - head}}${H16})?` : ''}`),
+  ...Array.from({ length: 6 }, (_, head) => `${head === 0 ? '::' : `(${H16}:){${head}}:`}(${H16}:){0,${5 - head}}${IPV4}`),
+].join('|');
+const LABEL = '[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?';
+/**
+ * RFC 1123 host name whose last label starts with a letter (RFC 3696 §2: a top-level name is never
+ * numeric), so that no name can be read as an IPv4 address by a URL parser (`999.999.999.999`, `0x7f.1`).
+ */
+const HOSTNAME = `(${LABEL}\\.)*[A-Za-z]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?`;
+const exactly = (pattern: string) => new RegExp(`^(${pattern})$`);
+const IS_IPV4 = exactly(IPV4);
+const IS_IPV6 = exactly(IPV6);
+const IS_HOSTNAME = exactly(HOSTNAME);
+/** What `spec.endpoints[].address` accepts: an IPv4 or IPv6 address, or a host name (resolved when connecting). */
+export const ENDPOINT_ADDRESS = exactly(`${IPV4}|${IPV6}|${HOSTNAME}`);
 const dnsLabel = z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower case letters, digits and "-")');
 
 export const ALGORITHMS = ['RoundRobin', 'LeastConnections', 'IPHash', 'Random'] as const;
@@ -45,8 +73,9 @@ export const balancerPoolSpecSchema = z
           address: z
             .string()
             .min(1)
-            .refine((a) => isIP(a) !== 0 || HOSTNAME.test(a), 'must be an IP address or a DNS name')
-            .describe('IP address or host name of the backend.'),
+            .max(253)
+            .regex(ENDPOINT_ADDRESS, 'must be an IPv4 address, an IPv6 address without zone, or a host name')
+            .describe('IPv4 address, IPv6 address (no zone) or host name of the backend.'),
           port,
           weight: z.int().min(1).max(1000).default(1),
         }),
@@ -69,8 +98,9 @@ export const balancerPoolSpecSchema = z
     healthCheck: z
       .strictObject({
         path: z.string().startsWith('/').default('/healthz'),
-        intervalSeconds: z.number().positive().max(3600).default(5),
-        timeoutSeconds: z.number().positive().max(3600).default(1),
+        // Kubernetes probes' minimum period: at most one probe per second per backend.
+        intervalSeconds: z.number().min(1).max(3600).default(5),
+        timeoutSeconds: z.number().min(0.1).max(3600).default(1),
         unhealthyThreshold: z.int().min(1).max(100).default(3),
         healthyThreshold: z.int().min(1).max(100).default(1),
       })
@@ -89,8 +119,14 @@ export const balancerPoolSpecSchema = z
         connectSeconds: z.number().positive().max(600).default(5),
         responseSeconds: z.number().positive().max(3600).default(60).describe('Time to the response headers; 504 after it.'),
         idleSeconds: z.number().positive().max(3600).default(60),
+        requestSeconds: z
+          .number()
+          .positive()
+          .max(3600)
+          .default(60)
+          .describe('Time for a client to send its whole request, body included; then 408 and the backend exchange is dropped.'),
       })
-      .default({ connectSeconds: 5, responseSeconds: 60, idleSeconds: 60 }),
+      .default({ connectSeconds: 5, responseSeconds: 60, idleSeconds: 60, requestSeconds: 60 }),
     drainTimeoutSeconds: z
       .number()
       .min(0)
@@ -172,9 +208,9 @@ const endpointConditions = z.looseObject({
 });
 
 const ADDRESS_CHECKS = {
-  IPv4: (a: string) => isIP(a) === 4,
-  IPv6: (a: string) => isIP(a) === 6,
-  FQDN: (a: string) => HOSTNAME.test(a),
+  IPv4: (a: string) => IS_IPV4.test(a),
+  IPv6: (a: string) => IS_IPV6.test(a),
+  FQDN: (a: string) => a.length <= 253 && IS_HOSTNAME.test(a),
 };
 
 export const endpointSliceSchema = z.object({

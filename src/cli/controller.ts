@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
+import { ChangeLog } from '../admin/change-log.js';
 import { startBallast, type Ballast } from '../app.js';
+import { formatFieldErrors } from '../api/validate.js';
 import { ConfigMapWriter } from '../cluster/configmap-writer.js';
 import { ApiFailures, explainFailure } from '../cluster/api-failures.js';
 import { EventRecorder } from '../cluster/event-recorder.js';
@@ -25,6 +27,7 @@ export interface ControllerOptions {
   admin: string;
   /** Probes-only listener (`--health-address`), reachable by the kubelet and Prometheus. */
   health?: string;
+  adminAllowedHosts?: string[];
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -107,6 +110,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   });
   // The source reports rejected objects before the app (and its queue) exists; bind the queue later.
   let requeue: (key: string) => void = () => {};
+  const changes = new ChangeLog();
   const source = new KubeSource({
     client,
     logger,
@@ -114,15 +118,22 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     pool: o.pool,
     backoff: o.watchBackoff,
     failures,
-    onInvalid: (raw, errors) => status.rejected(raw, errors, (key) => requeue(key)),
+    onInvalid: (raw, errors) => {
+      status.rejected(raw, errors, (key) => requeue(key));
+      const meta = raw.metadata as { namespace?: string; name?: string } | undefined;
+      changes.record({ type: 'Warning', reason: 'InvalidSpec', object: `${String(raw.kind)} ${meta?.namespace ?? 'default'}/${meta?.name ?? '?'}`, message: `spec rejected: ${formatFieldErrors(errors)}; keeping its last good state` });
+    },
   });
   const configMaps = new ConfigMapWriter({ client, logger, namespace: o.namespace });
   const app = await startBallast({
     logger,
     registry,
-    failingCalls: () => failures.current(),
+    readyChecks: [() => failures.readinessCheck()],
+    resyncMs: o.resyncSeconds * 1000,
     admin: o.admin,
     health: o.health,
+    adminAllowedHosts: o.adminAllowedHosts,
+    changes,
     sources: [source],
     actuators: [{ actuator: configMaps, leaderOnly: true }],
     observers: [status],
@@ -160,20 +171,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       })
     : undefined;
   elector?.start();
-  // Level-triggered all the way: whatever a reconcile missed (a status someone overwrote, a ConfigMap
-  // edited by hand) is put right within a period.
-  const resync =
-    o.resyncSeconds > 0
-      ? setInterval(() => {
-          source.resync();
-          app.manager.resyncAll();
-        }, o.resyncSeconds * 1000).unref()
-      : undefined;
   return {
     app,
     elector,
     stop: async () => {
-      clearInterval(resync);
       await elector?.stop();
       await app.stop();
     },

@@ -39,7 +39,7 @@ export async function runDemo({ admin, logger, ports = DEMO_PORTS }: { admin: st
     throw listenError(`demo backend 127.0.0.1:${ports[failed]}`, err, "stop the other 'ballast demo' (npm start) first") ?? err;
   }
   const spare = ports[ports.length - 1];
-  logger.info({ ports: ports.slice(0, -1) }, 'demo backends listening; try: curl localhost:8080');
+  logger.info({ ports: ports.slice(0, -1), dashboard: `http://${admin}/` }, 'demo backends listening; try: curl localhost:8080, and open the dashboard');
   logger.info({ port: spare }, `spare backend listening, not in the pool yet: add "${spareEndpoint(spare)}" under endpoints in ${DEMO_MANIFESTS}/web.yaml`);
   try {
     return await runDev({ manifests: DEMO_MANIFESTS, admin, logger });

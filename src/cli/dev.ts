@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { startBallast } from '../app.js';
+import { ChangeLog } from '../admin/change-log.js';
+import { startBallast, type Ballast } from '../app.js';
 import type { Logger } from '../log.js';
 import { NginxFileWriter } from '../nginx/file-writer.js';
 import { FileSource } from '../sources/file/file-source.js';
@@ -8,19 +9,28 @@ import { runUntilSignal } from './run-until-signal.js';
 export interface DevOptions {
   manifests: string;
   admin: string;
+  adminAllowedHosts?: string[];
   nginxOut?: string;
   shutdownDelaySeconds?: number;
   logger: Logger;
 }
 
-/** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
-export async function runDev({ manifests, admin, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
-  const app = await startBallast({
+/** Dev mode, started: the file source, the proxy, and optionally NGINX upstream files. */
+export function startDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<Ballast> {
+  const changes = new ChangeLog();
+  return startBallast({
     logger,
     admin,
-    sources: [new FileSource({ dir: path.resolve(manifests), logger })],
+    adminAllowedHosts,
+    changes,
+    sources: [new FileSource({ dir: path.resolve(manifests), logger, onErrors: (file, errors) => changes.fileErrors(file, errors) })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
     shutdown: { acceptDelayMs: shutdownDelaySeconds * 1000, graceMs: 10_000 },
   });
-  return runUntilSignal(app.stop, logger);
+}
+
+/** `ballast dev`: runs until SIGTERM or SIGINT. */
+export async function runDev(options: DevOptions): Promise<number> {
+  const app = await startDev(options);
+  return runUntilSignal(app.stop, options.logger);
 }

@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseHostPort } from '../admin/admin-server.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
+import type { NginxAgentMode } from '../nginx/nginx-agent.js';
 import { listenError, reportError, UsageError } from './errors.js';
 
 const USAGE = `Usage: ballast <command> [options]
@@ -12,7 +13,9 @@ const USAGE = `Usage: ballast <command> [options]
 Commands:
   dev          Balance the pools declared in a folder of manifests, following every change.
                  --manifests DIR   folder to watch (default manifests/dev)
-                 --admin ADDR      admin listener for /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin ADDR      admin listener: the dashboard at /, /healthz /readyz /metrics /debug/pools (default 127.0.0.1:9901)
+                 --admin-allowed-hosts NAMES  comma-separated Host names the admin listener answers besides
+                                   IP literals, localhost and its own host; .example.com allows subdomains
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
                  --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
@@ -23,6 +26,7 @@ Commands:
                                                  NS[=PORT|=LOW-HIGH],... (* for any namespace; default: --namespace,
                                                  else the controller's own, $POD_NAMESPACE or ballast-system)
                  --admin ADDR        admin listener, everything incl. /debug/pools (default 127.0.0.1:9901; keep it on loopback)
+                 --admin-allowed-hosts NAMES     as for dev
                  --health-address ADDR           probes-only listener: /healthz /livez /readyz /metrics, for the
                                                  kubelet and Prometheus (0.0.0.0:9902 in a Pod; default none)
                  --leader-elect=false            only for a single replica: it writes status unopposed (default true)
@@ -37,15 +41,25 @@ Commands:
                through the Services and EndpointSlices in the same files).
                  -f FILE|DIR       (repeatable)
                  --format yaml|conf  ConfigMap YAML (default) or the raw upstream blocks
-  nginx-reloader  Beside NGINX: validate (nginx -t) and reload on every change of the upstream folder.
-                 --watch DIR           the mounted upstream folder (a ConfigMap volume)
-                 --nginx-conf FILE     nginx's main config (-c)
+  nginx-agent  Beside NGINX: render the pools into a folder NGINX includes and keep NGINX in step.
+                 --manifests DIR       dev: pools from this folder (default: the Kubernetes API)
+                 --kubeconfig FILE     default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
+                 --namespace NS        only this namespace (default: all)
+                 --out-dir DIR         the folder NGINX includes in http {} (default /etc/nginx/ballast)
+                 --nginx-conf FILE     nginx's main config (-c) (required)
                  --nginx-prefix DIR    nginx's prefix (-p), when not the compiled-in one
                  --nginx-bin PATH      the nginx binary (default nginx)
-                 --debounce-ms MS      quiet time before re-checking (default 200)
+                 --mode MODE           dynamic (Lua balancer, no reload per endpoint change) | plain
+                                       (a reload per change) | auto (dynamic if nginx has Lua; default)
+                 --socket PATH         dynamic mode's local socket (default OUT-DIR/private/ballast-agent.sock)
+                 --watch DIR           instead of pools: reload when this folder of mounted upstream
+                                       ConfigMaps changes (plain)
+                 --debounce-ms MS      --watch: quiet time before re-checking (default 200)
+                 --admin ADDR          /healthz /readyz /metrics (default 127.0.0.1:9902)
   crd          Print the BalancerPool CustomResourceDefinition.
   demo         Start two demo backends (ports 3000, 3001), a spare (3002) that the pool does not use yet,
-               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080.
+               and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080;
+               the dashboard is at http://127.0.0.1:9901/.
                  --admin ADDR      as for dev
                  --ports LIST      the backends' ports, the spare last (default 3000,3001,3002; they must
                                    match manifests/dev/web.yaml)
@@ -96,6 +110,9 @@ function parseBool(flag: string, value: string): boolean {
   if (value === 'false') return false;
   throw new UsageError(`${flag} "${value}" is not true or false; use ${flag}=true or ${flag}=false`);
 }
+
+/** A comma-separated list flag; absent or empty means none. */
+const parseList = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
@@ -166,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
       const args = parse('dev', rest, {
         manifests: { type: 'string', default: 'manifests/dev' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
+        'admin-allowed-hosts': { type: 'string' },
         'nginx-out': { type: 'string' },
         'shutdown-delay': { type: 'string', default: '0' },
       });
@@ -175,6 +193,7 @@ async function main(argv: string[]): Promise<number> {
       const options = {
         manifests: parseFolder('--manifests', v.manifests!),
         admin,
+        adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         nginxOut: v['nginx-out'],
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
         logger: logger(v),
@@ -190,6 +209,7 @@ async function main(argv: string[]): Promise<number> {
         'listener-namespaces': { type: 'string' },
         admin: { type: 'string', default: '127.0.0.1:9901' },
         'health-address': { type: 'string' },
+        'admin-allowed-hosts': { type: 'string' },
         'leader-elect': { type: 'string', default: 'true' },
         'leader-election-namespace': { type: 'string' },
         'leader-election-id': { type: 'string' },
@@ -215,6 +235,7 @@ async function main(argv: string[]): Promise<number> {
         listenerNamespaces,
         admin,
         health,
+        adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         leaderElect: parseBool('--leader-elect', v['leader-elect']!),
         leaderElectionNamespace: v['leader-election-namespace'] ?? process.env.POD_NAMESPACE ?? v.namespace ?? 'ballast-system',
         leaderElectionId: v['leader-election-id'] ?? (v.pool ? `ballast-pool-${v.pool}` : 'ballast-controller'),
@@ -245,27 +266,45 @@ async function main(argv: string[]): Promise<number> {
       const { runRenderNginx } = await import('./render.js');
       return runRenderNginx(files, format, process.stdout, process.stderr);
     }
-    case 'nginx-reloader': {
-      const args = parse('nginx-reloader', rest, {
-        watch: { type: 'string' },
+    case 'nginx-agent': {
+      const args = parse('nginx-agent', rest, {
+        manifests: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'out-dir': { type: 'string', default: '/etc/nginx/ballast' },
         'nginx-conf': { type: 'string' },
         'nginx-prefix': { type: 'string' },
         'nginx-bin': { type: 'string', default: 'nginx' },
+        mode: { type: 'string', default: 'auto' },
+        socket: { type: 'string' },
+        watch: { type: 'string' },
         'debounce-ms': { type: 'string', default: '200' },
+        admin: { type: 'string', default: '127.0.0.1:9902' },
       });
       if (args.values.help) break;
       const v = args.values;
-      if (!v.watch || !v['nginx-conf']) throw new UsageError('nginx-reloader needs --watch DIR and --nginx-conf FILE');
+      if (!v['nginx-conf']) throw new UsageError('nginx-agent needs --nginx-conf FILE');
+      const mode = v.mode as NginxAgentMode | 'auto';
+      if (mode !== 'dynamic' && mode !== 'plain' && mode !== 'auto') throw new UsageError(`--mode "${mode}" is not an nginx-agent mode; use one of dynamic, plain, auto`);
+      if (v.watch && (v.manifests || v.kubeconfig || v.namespace)) throw new UsageError('--watch reloads a folder written by others; it takes no --manifests, --kubeconfig or --namespace');
+      const admin = parseAddress('--admin', v.admin!);
       const options = {
-        watchDir: v.watch,
+        manifests: v.manifests && parseFolder('--manifests', v.manifests),
+        kubeconfig: v.kubeconfig,
+        namespace: v.namespace,
+        watch: v.watch,
+        outDir: v['out-dir']!,
+        mode,
+        socket: v.socket,
         nginxConf: v['nginx-conf'],
         nginxPrefix: v['nginx-prefix'],
         nginxBin: v['nginx-bin'],
         debounceMs: parseSeconds('--debounce-ms', v['debounce-ms']!),
+        admin,
         logger: logger(v),
       };
-      const { runNginxReloader } = await import('./nginx-reloader.js');
-      return runNginxReloader(options);
+      const { runNginxAgent } = await import('./nginx-agent.js');
+      return withAdmin(admin, () => runNginxAgent(options));
     }
     case 'crd': {
       const args = parse('crd', rest, {});

@@ -4,6 +4,7 @@
 // to 10 min) with the number of repeats, and once more at info when the call works again. While a
 // call fails, /readyz lists it and ballast_kube_api_failing is 1 for it.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ReadinessCheck } from '../admin/readiness.js';
 import type { Logger } from '../log.js';
 import { KubeApiError, type ApiCall, type ClusterTarget } from '../sources/kube/kube-client.js';
 
@@ -102,8 +103,17 @@ export class ApiFailures {
     this.logger.info({ verb: call.verb, resource: call.resource, namespace: call.namespace, failedForS: Math.round((this.now() - f.since) / 1000) }, `${call.verb} ${call.resource} works again`);
   }
 
-  /** What fails now, one explanation per call, for /readyz. */
+  /** What fails now, one explanation per call. */
   current(): string[] {
     return [...this.failing.values()].map((f) => f.message);
+  }
+
+  /**
+   * The /readyz line: the failing calls listed, never failing readiness by themselves (before the
+   * sources synced it fails anyway; after, the proxies serve the last known state).
+   */
+  readinessCheck(): ReadinessCheck {
+    const failing = this.current();
+    return { name: 'kube-api', ok: failing.length === 0 ? 'ok' : `ok: serving the last known state; ${failing.length} call${failing.length === 1 ? '' : 's'} failing`, details: failing };
   }
 }

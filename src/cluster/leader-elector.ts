@@ -21,9 +21,6 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
-  /** Told about every failed Lease call (failure reporting), and about each success. */
-  onError?: (err: unknown) => void;
-  onRenewed?: () => void;
   now?: () => number;
 }
 
@@ -85,7 +82,8 @@ export class LeaderElector {
     const started = this.now();
     const budget = this.leading ? this.lastRenew + this.renewDeadlineMs - started : this.renewDeadlineMs;
     const ok = await this.tryAcquireOrRenew(AbortSignal.timeout(Math.max(1, budget))).catch((err: unknown) => {
-      this.opts.onError?.(err);
+      // Said loudly, once per reason, by the client's failure reporter (api-failures.ts); a lost race
+      // is no error (tryAcquireOrRenew returns false).
       this.opts.logger.debug({ err: (err as Error).message }, 'lease update failed');
       return false;
     });
@@ -93,7 +91,6 @@ export class LeaderElector {
     if (ok) {
       // Counted from the attempt's start: the follower's clock started no earlier.
       this.lastRenew = started;
-      this.opts.onRenewed?.();
       if (!this.leading) this.setLeading(true);
       clearTimeout(this.deadline);
       this.deadline = setTimeout(() => this.missedDeadline(), Math.max(0, started + this.renewDeadlineMs - this.now())).unref();

@@ -1,3 +1,5 @@
+import type { ObjectKey } from '../api/keys.js';
+import type { ObjectKind } from '../api/schema.js';
 import type { ObjectStore } from './store.js';
 
 /**
@@ -8,5 +10,9 @@ export interface Source {
   readonly name: string;
   /** Starts filling `store`; resolves once the first full view is in it (the source has synced). */
   start(store: ObjectStore): Promise<void>;
+  /** Puts the store back in step with the source's own view (a periodic resync); cheap, no I/O. */
+  resync?(): void;
   stop(): Promise<void>;
+  /** Where an object came from within the source (a file), when the source can tell. */
+  origin?(kind: ObjectKind, key: ObjectKey): string | undefined;
 }

@@ -1,14 +1,14 @@
 // Dev-mode NGINX output: each pool with spec.nginx becomes `<dir>/<upstream>.conf`, the same text the
 // cluster controller puts in the pool's ConfigMap, so an nginx on the developer's machine (or the
 // reloader watching the folder) sees exactly what production would.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectKey } from '../api/keys.js';
 import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 import { checkConfigMap, configHash, renderUpstream, upstreamFileName, type UpstreamRenderOptions } from '../plan/nginx-upstream.js';
+import { writeAtomically } from './write-atomically.js';
 
 export interface NginxFileWriterOptions extends UpstreamRenderOptions {
   /** The folder nginx includes (`include <dir>/*.conf;` in its `http {}`); created when missing. */
@@ -26,7 +26,6 @@ interface Written {
  * rename, so nginx and watchers never read a half-written file), only when the content hash changed,
  * and removes the file when the pool is gone or drops spec.nginx. A problem the user must fix (bad
  * address, too large, two pools claiming one upstream name) is reported and the last good file kept.
- * Temp files start with "." and end in ".tmp", so neither `*.conf` includes nor the reloader see them.
  */
 export class NginxFileWriter implements Actuator {
   readonly name = 'nginx-files';
@@ -66,7 +65,7 @@ export class NginxFileWriter implements Actuator {
     // not make the reloader reload nginx.
     const current = previous?.file === file ? previous.hash : await this.hashOnDisk(file);
     if (current !== hash) {
-      await this.writeAtomically(file, text);
+      await writeAtomically(file, text);
       this.logger.info({ pool: key, file, hash, backends: plan.backends.length }, 'nginx upstream file written');
     }
     this.written.set(key, { file, hash });
@@ -86,18 +85,6 @@ export class NginxFileWriter implements Actuator {
       return configHash(await readFile(file, 'utf8'));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
-  private async writeAtomically(file: string, text: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const tmp = path.join(this.dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await writeFile(tmp, text, { mode: 0o644 });
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
       throw err;
     }
   }

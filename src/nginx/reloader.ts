@@ -3,23 +3,13 @@
 // editors and writers replace files by rename; so any event in the folder just means "re-read
 // everything", debounced, and the content hash decides whether anything changed (Traefik's file
 // provider does the same). A periodic re-check covers missed events and a reload signal that failed.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
-
-export interface CommandResult {
-  /** The exit code; -1 when the command could not be run at all (missing binary, timeout). */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `file` with `args`, without a shell; resolves whatever the exit code. */
-export type CommandRunner = (file: string, args: string[]) => Promise<CommandResult>;
+import { NginxBinary, type CommandRunner } from './nginx-binary.js';
 
 export interface NginxReloaderOptions {
   /** The mounted folder of upstream files (a ConfigMap volume, or NginxFileWriter's folder). */
@@ -60,17 +50,6 @@ export interface NginxReloaderEvents {
   failed: [{ hash: string; error: string }];
 }
 
-const COMMAND_TIMEOUT_MS = 15_000;
-
-export const runCommand: CommandRunner = (file, args) =>
-  new Promise((resolve) => {
-    execFile(file, args, { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stdout, stderr });
-      const code = typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr: stderr || err.message });
-    });
-  });
-
 /**
  * Content hash of the regular files directly in `dir`, following symlinks. Dot-entries are skipped:
  * they are kubelet's `..data` and timestamped folders (their files are reached through the top-level
@@ -108,7 +87,8 @@ async function hashFolder(dir: string): Promise<string> {
  * nginx at reload (nginx then keeps the old config and logs it).
  */
 export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
-  private readonly opts: Required<Omit<NginxReloaderOptions, 'nginxPrefix'>> & Pick<NginxReloaderOptions, 'nginxPrefix'>;
+  private readonly opts: Required<Pick<NginxReloaderOptions, 'watchDir' | 'nginxConf' | 'debounceMs' | 'resyncMs'>>;
+  private readonly nginx: NginxBinary;
   private readonly logger: Logger;
   private watcher?: FSWatcher;
   private debounce?: NodeJS.Timeout;
@@ -119,10 +99,11 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
   private rejectedHash?: string;
   private readonly state: NginxReloaderStatus = { watching: false, checks: 0, reloads: 0, rejected: 0 };
 
-  constructor({ nginxBin = 'nginx', debounceMs = 200, resyncMs = 10_000, run = runCommand, ...rest }: NginxReloaderOptions) {
+  constructor({ watchDir, nginxConf, nginxPrefix, nginxBin, debounceMs = 200, resyncMs = 10_000, run, logger }: NginxReloaderOptions) {
     super();
-    this.opts = { nginxBin, debounceMs, resyncMs, run, ...rest };
-    this.logger = rest.logger.child({ component: 'nginx-reloader' });
+    this.opts = { watchDir, nginxConf, debounceMs, resyncMs };
+    this.nginx = new NginxBinary({ conf: nginxConf, prefix: nginxPrefix, bin: nginxBin, run });
+    this.logger = logger.child({ component: 'nginx-reloader' });
   }
 
   /** Resolves once the watcher is ready and the first check (and reload) is done. */
@@ -189,11 +170,6 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
       });
   }
 
-  private nginxArgs(...extra: string[]): string[] {
-    const prefix = this.opts.nginxPrefix ? ['-p', this.opts.nginxPrefix] : [];
-    return [...prefix, '-c', this.opts.nginxConf, ...extra];
-  }
-
   private async check(): Promise<void> {
     const since = this.burstStart ?? Date.now();
     this.burstStart = undefined;
@@ -207,7 +183,7 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
     }
     if (hash === this.rejectedHash) return;
 
-    const test = await this.opts.run(this.opts.nginxBin, this.nginxArgs('-t'));
+    const test = await this.nginx.test();
     if (test.code !== 0) {
       const error = test.stderr.trim();
       this.rejectedHash = hash;
@@ -219,7 +195,7 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
     }
     if (test.stderr.includes('[warn]')) this.logger.warn({ hash, stderr: test.stderr.trim() }, 'nginx -t passed with warnings');
 
-    const reload = await this.opts.run(this.opts.nginxBin, this.nginxArgs('-s', 'reload'));
+    const reload = await this.nginx.reload();
     if (reload.code !== 0) {
       const error = reload.stderr.trim();
       this.state.lastError = error;

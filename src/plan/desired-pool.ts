@@ -134,7 +134,9 @@ function collectEndpoints(slices: EndpointSlice[], portName: string, family: 'IP
       }
     }
   }
-  if (!portSeen && slices.length > 0) {
+  // A slice without endpoints says nothing about ports: the EndpointSlice controller keeps one with
+  // no ports and no endpoints for a Service that selects no Pod. That is NoEndpoints.
+  if (!portSeen && slices.some((s) => s.endpoints.length > 0)) {
     return { reason: 'ServicePortNotFound', message: `no EndpointSlice of the Service has a port named "${portName}"` };
   }
   return [...byKey.values()];

@@ -4,10 +4,11 @@ import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-export type ProxyStatus = 400 | 502 | 503 | 504;
+export type ProxyStatus = 400 | 431 | 502 | 503 | 504;
 
 const MESSAGES: Record<ProxyStatus, string> = {
   400: 'the request cannot be forwarded',
+  431: 'too many request header fields',
   502: 'the backend failed to answer',
   503: 'no backend is available',
   504: 'the backend did not answer in time',

@@ -18,6 +18,34 @@ function hasBody(raw: string[]): boolean {
   return false;
 }
 
+/** Statuses whose responses never have a body, whatever their Content-Length says. */
+const BODILESS = new Set([204, 304]);
+
+/**
+ * Passes an interim (1xx) response on to the client before the final one, as RFC 9110 §15.2 asks of
+ * a proxy: 102 and 103 (with its headers, Link first) through node:http's own writers. 100 never
+ * gets here (undici refuses an unsolicited 100 Continue); other 1xx codes have no writer in node:http
+ * and are dropped.
+ */
+function forwardInterim(res: ServerResponse, statusCode: number, rawHeaders: Buffer[]): void {
+  if (statusCode === 102) {
+    res.writeProcessing();
+  } else if (statusCode === 103) {
+    const hints: Record<string, string | string[]> = {};
+    const headers = responseHeaders(rawHeaders);
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i].toLowerCase();
+      const seen = hints[name];
+      hints[name] = seen === undefined ? headers[i + 1] : [...(Array.isArray(seen) ? seen : [seen]), headers[i + 1]];
+    }
+    try {
+      res.writeEarlyHints(hints);
+    } catch {
+      // node:http refuses some Link values; hints are optional, the final response is not.
+    }
+  }
+}
+
 export class ForwardRequest implements ExchangeHandler {
   readonly #scope: RouteScope;
   readonly #client: ClientSide;
@@ -48,17 +76,18 @@ export class ForwardRequest implements ExchangeHandler {
   start(): void {
     this.#res.once('close', this.#onClientClose);
     this.#clientAddress = this.#req.socket.remoteAddress ?? '';
+    const url = this.#req.url ?? '';
+    const headers = url.charCodeAt(0) === 47 /* '/' */ ? requestHeaders(this.#req, this.#client.proto, false) : undefined;
+    if (!headers) {
+      this.#reply(400);
+      return;
+    }
     const upstream = this.#scope.pick(this.#clientAddress);
     if (!upstream) {
       this.#reply(503);
       return;
     }
-    const url = this.#req.url ?? '';
-    if (url.charCodeAt(0) !== 47 /* '/' */) {
-      this.#reply(400);
-      return;
-    }
-    this.#headers = requestHeaders(this.#req, this.#client.proto, false);
+    this.#headers = headers;
     this.#send(upstream);
   }
 
@@ -96,6 +125,10 @@ export class ForwardRequest implements ExchangeHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     const res = this.#res;
+    if (statusCode < 200) {
+      forwardInterim(res, statusCode, rawHeaders);
+      return true;
+    }
     this.#resume = resume;
     if (this.#client.closing) res.shouldKeepAlive = false;
     // The engine stops its body timeout while paused by a client that does not read; the client
@@ -125,8 +158,15 @@ export class ForwardRequest implements ExchangeHandler {
       this.#finish(499);
       return;
     }
+    if (BODILESS.has(this.#status) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      // RFC 9110 §8.6: a 204 or 304 may state a Content-Length and has no body. undici 7 takes the
+      // missing body for a short one (undici 8 accepts it); the response is complete all the same.
+      this.onComplete();
+      return;
+    }
     const failure = classifyFailure(err, { connected: this.#connected, bodySent: this.#bodySent, method: this.#req.method ?? 'GET' });
-    this.#scope.failed(upstream, failure.kind);
+    if (failure.blame === 'backend') this.#scope.failed(upstream, failure.kind);
+    else if (failure.blame === 'proxy') this.#scope.internalError(upstream, err);
     if (this.#status !== 0) {
       // Mid-body: the client must see a broken response, not a complete-looking short one.
       this.#res.destroy();
@@ -154,7 +194,6 @@ export class ForwardRequest implements ExchangeHandler {
   }
 
   readonly #onClientClose = (): void => {
-    this.#client.done();
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#abort?.();

@@ -31,6 +31,7 @@ export class ForwardUpgrade {
   readonly #socket: Socket;
   readonly #head: Buffer;
   readonly #started = performance.now();
+  #headers: string[] = [];
   #tried?: Set<Upstream>;
   #pending?: ClientRequest;
   #timer?: NodeJS.Timeout;
@@ -50,11 +51,17 @@ export class ForwardUpgrade {
     // Until the tunnel exists, a client that goes away only cancels the pending backend request.
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.#pending?.destroy());
+    const headers = requestHeaders(this.#req, this.#client.proto, true);
+    if (!headers) {
+      this.#reply(400, undefined);
+      return;
+    }
     const upstream = this.#scope.pick(this.#req.socket.remoteAddress ?? '');
     if (!upstream) {
       this.#reply(503, undefined);
       return;
     }
+    this.#headers = headers;
     this.#send(upstream);
   }
 
@@ -62,15 +69,21 @@ export class ForwardUpgrade {
     const settings = this.#scope.settings;
     upstream.acquire();
     this.#connected = false;
-    const pending = request({
-      host: upstream.address,
-      port: upstream.port,
-      method: this.#req.method,
-      path: this.#req.url,
-      headers: requestHeaders(this.#req, this.#client.proto, true),
-      // A dedicated connection: after the 101 it belongs to this tunnel alone.
-      agent: false,
-    });
+    let pending: ClientRequest;
+    try {
+      pending = request({
+        host: upstream.address,
+        port: upstream.port,
+        method: this.#req.method,
+        path: this.#req.url,
+        headers: this.#headers,
+        // A dedicated connection: after the 101 it belongs to this tunnel alone.
+        agent: false,
+      });
+    } catch (err) {
+      this.#failed(upstream, err as Error);
+      return;
+    }
     this.#pending = pending;
     const timeout = (err: Error) => pending.destroy(err);
     this.#timer = setTimeout(timeout, upstream.connectTimeoutMs, CONNECT_TIMEOUT);
@@ -81,8 +94,8 @@ export class ForwardUpgrade {
         this.#timer = setTimeout(timeout, settings.responseTimeoutMs, RESPONSE_TIMEOUT);
       }),
     );
-    pending.once('upgrade', (res, upSocket, upHead) => this.#splice(upstream, res, upSocket as Socket, upHead));
-    pending.once('response', (res) => this.#relay(upstream, res));
+    pending.once('upgrade', (res, upSocket, upHead) => this.#guard(upstream, upSocket, () => this.#splice(upstream, res, upSocket as Socket, upHead)));
+    pending.once('response', (res) => this.#guard(upstream, res, () => this.#relay(upstream, res)));
     // Only the attempt still pending may fail; later errors belong to the tunnel. A close with no
     // outcome (no error, no response) counts as a reset, so the backend is always released.
     pending.on('error', (err) => this.#pending === pending && this.#failed(upstream, err));
@@ -99,7 +112,8 @@ export class ForwardUpgrade {
       return;
     }
     const failure = classifyFailure(err, { connected: this.#connected, bodySent: false, method: this.#req.method ?? 'GET' });
-    this.#scope.failed(upstream, failure.kind);
+    if (failure.blame === 'backend') this.#scope.failed(upstream, failure.kind);
+    else if (failure.blame === 'proxy') this.#scope.internalError(upstream, err);
     const next = failure.retryable ? this.#scope.retry(upstream, (this.#tried ??= new Set()), this.#req.socket.remoteAddress ?? '') : undefined;
     if (next) {
       upstream.release();
@@ -164,6 +178,18 @@ export class ForwardUpgrade {
     const headers = responseHeaders(res.rawHeaders).filter((_, i, all) => (i % 2 === 0 ? all[i] : all[i - 1]).toLowerCase() !== 'content-length');
     socket.write(head(status, res.statusMessage ?? '', [...headers, 'connection', 'close']));
     res.pipe(socket);
+  }
+
+  /** Runs an event handler of the exchange; an exception in it closes this connection, not the process. */
+  #guard(upstream: Upstream, backendSide: { destroy(): void }, handler: () => void): void {
+    try {
+      handler();
+    } catch (err) {
+      this.#scope.internalError(upstream, err);
+      backendSide.destroy();
+      this.#socket.destroy();
+      this.#end(upstream);
+    }
   }
 
   #reply(status: ProxyStatus, upstream: Upstream | undefined): void {

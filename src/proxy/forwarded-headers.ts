@@ -37,9 +37,14 @@ function without(headers: string[], names: Set<string>): string[] {
 /**
  * The headers to send to the backend, as a flat `[name, value, …]` list: hop-by-hop ones removed,
  * `X-Forwarded-For` extended with the client address, `X-Forwarded-Proto` and `-Host` set to what this
- * hop saw. For an upgrade, `Connection: upgrade` and the client's `Upgrade` are put back.
+ * hop saw. For an upgrade, `Connection: upgrade` and the client's `Upgrade` are put back. The headers
+ * Ballast sets are added after the client's `Connection` list is applied, so a client cannot name
+ * them away (`Connection: close, X-Forwarded-For`; the class of CVE-2022-31813); a listed
+ * `X-Forwarded-For` only drops the client's own value. Undefined when the request must not be
+ * forwarded at all: more than one `Host` (RFC 9112 §3.2 wants a 400; backends would disagree on
+ * which one counts).
  */
-export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boolean): string[] {
+export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boolean): string[] | undefined {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let forwardedFor: string | undefined;
@@ -57,15 +62,20 @@ export function requestHeaders(req: IncomingMessage, proto: string, upgrade: boo
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
     } else if (lower !== 'x-forwarded-proto' && lower !== 'x-forwarded-host') {
-      if (lower === 'host') host = raw[i + 1];
+      if (lower === 'host') {
+        if (host !== undefined) return undefined;
+        host = raw[i + 1];
+      }
       out.push(name, raw[i + 1]);
     }
   }
+  const headers = listed ? without(out, listed) : out;
+  if (listed?.has('x-forwarded-for')) forwardedFor = undefined;
   const client = req.socket.remoteAddress ?? '';
-  out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', proto);
-  if (host !== undefined) out.push('x-forwarded-host', host);
-  if (upgrade && upgradeTo !== undefined) out.push('connection', 'upgrade', 'upgrade', upgradeTo);
-  return listed ? without(out, listed) : out;
+  headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', proto);
+  if (host !== undefined) headers.push('x-forwarded-host', host);
+  if (upgrade && upgradeTo !== undefined) headers.push('connection', 'upgrade', 'upgrade', upgradeTo);
+  return headers;
 }
 
 /**

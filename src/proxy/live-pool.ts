@@ -14,6 +14,7 @@ import type { FailureKind } from './failure.js';
 import { ForwardRequest } from './forward-request.js';
 import { ForwardUpgrade } from './forward-upgrade.js';
 import type { BackendMetrics, BackendState, ProxyMetrics } from './proxy-metrics.js';
+import { RequestTally } from './request-tally.js';
 import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
 import { Upstream } from './upstream.js';
 
@@ -24,6 +25,16 @@ export interface BackendSnapshot {
   state: BackendState;
   inFlight: number;
   connections: number;
+  /** Ejected (passive health) until this time, ISO 8601. */
+  ejectedUntil?: string;
+  /** Draining: what is still in flight is cut at this time, ISO 8601. */
+  drainDeadline?: string;
+}
+
+/** What the dashboard samples: the pool's responses, and each backend's. */
+export interface PoolTraffic {
+  pool: RequestTally;
+  backends: Map<string, RequestTally>;
 }
 
 export interface PoolSnapshot {
@@ -59,6 +70,8 @@ export interface LivePoolDeps {
 
 export class LivePool implements RouteScope {
   readonly key: string;
+  /** Every response of the pool, with or without a backend, for the dashboard. */
+  readonly tally = new RequestTally();
   settings: RouteSettings;
   #plan: DesiredPool;
   readonly #logger: Logger;
@@ -183,6 +196,10 @@ export class LivePool implements RouteScope {
     }
   }
 
+  internalError(upstream: Upstream | undefined, err: unknown): void {
+    this.#logger.error({ backend: upstream?.id, err }, 'request failed inside the proxy; answered 502');
+  }
+
   retry(failed: Upstream, tried: Set<Upstream>, clientAddress: string): Upstream | undefined {
     tried.add(failed);
     if (tried.size > this.settings.retries) return undefined;
@@ -193,6 +210,7 @@ export class LivePool implements RouteScope {
 
   responded(upstream: Upstream | undefined, code: number, seconds: number): void {
     (upstream?.metrics ?? this.#noBackend).response(code, seconds);
+    this.tally.record(code, seconds);
   }
 
   // Entry points for listeners.
@@ -210,10 +228,21 @@ export class LivePool implements RouteScope {
     const row = (u: Upstream, state: BackendState): BackendSnapshot => ({ backend: u.id, weight: u.weight, state, inFlight: u.inFlight, connections: u.connections });
     const rows: BackendSnapshot[] = [];
     for (const u of this.#upstreams.values()) {
-      rows.push(row(u, !u.health.healthy ? 'unhealthy' : u.health.ejected(now) ? 'ejected' : 'active'));
+      const ejected = u.health.ejected(now);
+      rows.push({ ...row(u, !u.health.healthy ? 'unhealthy' : ejected ? 'ejected' : 'active'), ...(ejected && { ejectedUntil: new Date(u.health.ejectedUntil).toISOString() }) });
     }
-    for (const u of this.#draining) rows.push(row(u, 'draining'));
+    for (const u of this.#draining) {
+      const deadline = u.drainDeadline;
+      rows.push({ ...row(u, 'draining'), ...(Number.isFinite(deadline) && { drainDeadline: new Date(deadline).toISOString() }) });
+    }
     return rows;
+  }
+
+  traffic(): PoolTraffic {
+    const backends = new Map<string, RequestTally>();
+    for (const u of this.#upstreams.values()) backends.set(u.id, u.metrics.tally);
+    for (const u of this.#draining) if (!backends.has(u.id)) backends.set(u.id, u.metrics.tally);
+    return { pool: this.tally, backends };
   }
 
   snapshot(): PoolSnapshot {

@@ -2,19 +2,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { sendError, writeRawError } from './error-response.js';
 import type { ClientSide } from './route-scope.js';
 
 /** Limits on what clients may do, the same for every listener. */
 export interface ServerLimits {
   /** Time for a client to send its request headers: slowloris gets 408 after it. */
   headersTimeoutMs: number;
-  /** Time for a client to send the whole request, body included. */
-  requestTimeoutMs: number;
   /** Largest request header block, in bytes: 431 above it. */
   maxHeaderSize: number;
+  /** Most request header fields: 431 above it (Envoy's and Apache's default, 100). */
+  maxHeaderFields: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxHeaderSize: 16 * 1024 };
+export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, maxHeaderSize: 16 * 1024, maxHeaderFields: 100 };
 
 /** Where a listener sends what it accepts. */
 export interface RequestRouter {
@@ -29,6 +30,8 @@ export interface ListenerOptions {
   limits: ServerLimits;
   /** How long an idle client keep-alive connection is kept. */
   idleTimeoutMs: number;
+  /** Time for a client to send the whole request, body included (the pool's timeouts.requestSeconds). */
+  requestTimeoutMs: number;
   logger: Logger;
 }
 
@@ -56,26 +59,55 @@ export class PoolListener implements ClientSide {
   /** Opens a listener; rejects with the listen error (EADDRINUSE, EACCES, …). */
   static open(options: ListenerOptions): Promise<PoolListener> {
     const { limits, router, logger } = options;
+    // node:http refuses a headers timeout above the request timeout; the shorter one bounds both.
+    const headersTimeout = Math.min(limits.headersTimeoutMs, options.requestTimeoutMs);
     const server = createServer({
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout,
+      requestTimeout: options.requestTimeoutMs,
       maxHeaderSize: limits.maxHeaderSize,
       // The two timeouts above are only enforced at this interval (Node's default is 30 s).
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+      connectionsCheckingInterval: Math.min(1000, headersTimeout / 2),
       keepAliveTimeout: options.idleTimeoutMs,
       noDelay: true,
     });
+    // No silent cut: node:http would drop the fields past its count; maxHeaderFields answers 431 instead.
+    server.maxHeadersCount = 0;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.address, () => {
         server.off('error', reject);
         server.on('error', (err) => logger.error({ err }, 'listener error'));
         const listener = new PoolListener(server);
+        const maxRawHeaders = limits.maxHeaderFields * 2;
+        // Last line of defence: an exception while routing one request must end that request, never
+        // reach the server's parser and with it the process.
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
-          router.handleRequest(req, res, listener);
+          // Counted here rather than by the router, so that no exit path (a throw included) leaks it.
+          res.once('close', listener.#requestDone);
+          if (req.rawHeaders.length > maxRawHeaders) {
+            sendError(res, 431, true);
+            return;
+          }
+          try {
+            router.handleRequest(req, res, listener);
+          } catch (err) {
+            logger.error({ err }, 'request failed inside the proxy; answered 502');
+            sendError(res, 502, true);
+          }
         });
-        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => router.handleUpgrade(req, socket, head, listener));
+        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+          if (req.rawHeaders.length > maxRawHeaders) {
+            writeRawError(socket, 431);
+            return;
+          }
+          try {
+            router.handleUpgrade(req, socket, head, listener);
+          } catch (err) {
+            logger.error({ err }, 'upgrade failed inside the proxy; answered 502');
+            writeRawError(socket, 502);
+          }
+        });
         server.on('connection', (socket: Socket) => {
           listener.connections++;
           socket.once('close', () => listener.connections--);
@@ -89,9 +121,14 @@ export class PoolListener implements ClientSide {
     this.#server.keepAliveTimeout = ms;
   }
 
-  done(): void {
-    if (--this.#active === 0 && this.closing) setImmediate(() => this.#drained());
+  set requestTimeoutMs(ms: number) {
+    this.#server.requestTimeout = ms;
   }
+
+  /** An HTTP request is over (answered, failed, or abandoned by the client); not for upgrades. */
+  readonly #requestDone = (): void => {
+    if (--this.#active === 0 && this.closing) setImmediate(() => this.#drained());
+  };
 
   /**
    * Stops accepting now. Requests in progress get until `graceMs` and their responses carry

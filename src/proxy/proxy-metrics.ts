@@ -4,6 +4,7 @@
 // churned Pod IPs do not pile up.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FailureKind } from './failure.js';
+import { RequestTally } from './request-tally.js';
 
 /** Backend states counted by ballast_pool_backends. */
 export type BackendState = 'active' | 'draining' | 'ejected' | 'unhealthy';
@@ -81,6 +82,8 @@ export class BackendMetrics {
   readonly #duration: Histogram.Internal<'pool'>;
   readonly #forget: () => void;
   #removal?: NodeJS.Timeout;
+  /** The same responses, for the dashboard. */
+  readonly tally = new RequestTally();
 
   constructor(metrics: ProxyMetrics, pool: string, backend: string, forget: () => void) {
     this.#metrics = metrics;
@@ -107,10 +110,12 @@ export class BackendMetrics {
     if (!counter) this.#byCode.set(code, (counter = this.#metrics.requests.labels(this.#pool, this.#backend, String(code))));
     counter.inc();
     this.#duration.observe(seconds);
+    this.tally.record(code, seconds);
   }
 
   upstreamError(kind: FailureKind): void {
     this.#metrics.upstreamErrors.labels(this.#pool, this.#backend, kind).inc();
+    this.tally.failures++;
   }
 
   ejected(): void {

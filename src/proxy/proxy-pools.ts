@@ -7,7 +7,7 @@ import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
-import { LivePool, type PoolSnapshot } from './live-pool.js';
+import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 
@@ -96,13 +96,15 @@ export class ProxyPools implements Actuator {
   async #applyListener(entry: Entry, plan: DesiredPool, wanted: ListenerAddress): Promise<ActuatorReport> {
     const { address, port } = wanted;
     const idleTimeoutMs = plan.timeouts.idleSeconds * 1000;
+    const requestTimeoutMs = plan.timeouts.requestSeconds * 1000;
     const drainMs = plan.drainTimeoutSeconds * 1000;
     const old = entry.listener;
     if (old && entry.wanted?.address === address && entry.wanted.port === port) {
       old.idleTimeoutMs = idleTimeoutMs;
+      old.requestTimeoutMs = requestTimeoutMs;
       return { facts: { listener: old.address } };
     }
-    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, logger: this.#logger });
+    const open = () => PoolListener.open({ address, port, router: entry.pool, limits: this.#limits, idleTimeoutMs, requestTimeoutMs, logger: this.#logger });
     let listener: PoolListener;
     try {
       listener = await open().catch((err: NodeJS.ErrnoException) => {
@@ -175,6 +177,13 @@ export class ProxyPools implements Actuator {
     for (const [key, { pool, listener, problem }] of this.#pools) {
       out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, listenerProblem: problem, ...pool.snapshot() };
     }
+    return out;
+  }
+
+  /** Per-pool request tallies, for the dashboard's sampler. */
+  traffic(): Map<ObjectKey, PoolTraffic> {
+    const out = new Map<ObjectKey, PoolTraffic>();
+    for (const [key, { pool }] of this.#pools) out.set(key, pool.traffic());
     return out;
   }
 

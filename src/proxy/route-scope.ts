@@ -24,6 +24,11 @@ export interface RouteScope {
    * one of `tried` (to which `failed` is added), while the pool's retry budget lasts. Counts the retry.
    */
   retry(failed: Upstream, tried: Set<Upstream>, clientAddress: string): Upstream | undefined;
+  /**
+   * An exchange failed inside the proxy (a bug, or a backend address the engine cannot use): the
+   * client gets 502, the error is logged, and the backend is not blamed.
+   */
+  internalError(upstream: Upstream | undefined, err: unknown): void;
   /** The client got its answer (or went away, 499) after `seconds`; `upstream` is the last one tried. */
   responded(upstream: Upstream | undefined, code: number, seconds: number): void;
 }
@@ -34,6 +39,4 @@ export interface ClientSide {
   readonly proto: string;
   /** The listener is closing: responses carry `Connection: close`. */
   readonly closing: boolean;
-  /** An HTTP request is over (answered, failed, or abandoned by the client); not called for upgrades. */
-  done(): void;
 }

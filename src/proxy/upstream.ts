@@ -92,6 +92,11 @@ export class Upstream implements BalancedBackend {
     return this.#state;
   }
 
+  /** Epoch ms when a drain cuts what is left; Infinity unless draining with work in flight. */
+  get drainDeadline(): number {
+    return this.#drainDeadline;
+  }
+
   get #connectionPool(): Pool {
     this.#pool ??= new Pool(`http://${this.id}`, {
       connect: { timeout: this.connectTimeoutMs },
@@ -104,17 +109,22 @@ export class Upstream implements BalancedBackend {
 
   /** Forwards one exchange; the outcome arrives through `handler`, never as a throw. */
   dispatch(exchange: Exchange, handler: ExchangeHandler): void {
-    this.#connectionPool.dispatch(
-      {
-        path: exchange.path,
-        method: exchange.method,
-        headers: exchange.headers,
-        body: exchange.body,
-        headersTimeout: exchange.responseTimeoutMs,
-        bodyTimeout: exchange.idleTimeoutMs,
-      },
-      handler,
-    );
+    try {
+      this.#connectionPool.dispatch(
+        {
+          path: exchange.path,
+          method: exchange.method,
+          headers: exchange.headers,
+          body: exchange.body,
+          headersTimeout: exchange.responseTimeoutMs,
+          bodyTimeout: exchange.idleTimeoutMs,
+        },
+        handler,
+      );
+    } catch (err) {
+      // The engine throws for an origin it cannot parse (an address that slipped past validation).
+      handler.onError(err as Error);
+    }
   }
 
   /** A health probe: GET `path` and drain the body; resolves to the status code, rejects on failure. */

@@ -1,5 +1,6 @@
 // The admin listener on a running dev-mode Ballast: probes, metrics, and the pool debug view.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startBallast, type Ballast } from '../../src/app.js';
 import { silentLogger } from '../../src/log.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
+import { httpRequest } from '../support/backends.js';
 import { startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
@@ -86,6 +88,56 @@ describe('admin listener', () => {
     expect(metrics).toMatch(/^ballast_sync_latency_seconds_count [1-9]/m);
     expect(metrics).toMatch(/^ballast_proxy_requests_total\{[^}]*pool="default\/web"[^}]*\} 3$/m);
     expect(metrics).toMatch(/^ballast_process_resident_memory_bytes \d+/m);
+  });
+});
+
+/** The first `n` Server-Sent Events of a stream, as `{ event, data }`. */
+function readEvents(url: string, n: number): Promise<{ event: string; data: string }[]> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      let buffer = '';
+      const events: { event: string; data: string }[] = [];
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const field = (name: string) => block.split('\n').find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+          const event = field('event');
+          if (event) events.push({ event, data: field('data') ?? '' });
+          if (events.length === n) {
+            req.destroy();
+            resolve(events);
+          }
+        }
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${url}: fewer than ${n} events within 10 s`)));
+    req.on('error', reject);
+  });
+}
+
+describe('dashboard data', () => {
+  it('streams the full view first, then one update a tick, the same bytes for every viewer', async () => {
+    const url = `http://${app.adminAddress}/dashboard/events`;
+    const [one, two] = await Promise.all([readEvents(url, 4), readEvents(url, 4)]);
+    for (const events of [one, two]) {
+      expect(events.map((e) => e.event)).toEqual(['snapshot', 'update', 'update', 'update']);
+      const first = JSON.parse(events[0].data);
+      expect(first).toMatchObject({ full: true, pools: [expect.objectContaining({ key: 'default/web', excluded: [expect.objectContaining({ reason: 'Terminating' })] })] });
+      expect(JSON.parse(events[1].data)).toMatchObject({ full: false });
+    }
+    // Built once per tick: two viewers of the same tick get the same text.
+    const byTime = new Map(one.slice(1).map((e) => [JSON.parse(e.data).generatedAt, e.data]));
+    const shared = two.slice(1).filter((e) => byTime.has(JSON.parse(e.data).generatedAt));
+    expect(shared.length).toBeGreaterThan(0);
+    for (const e of shared) expect(e.data).toBe(byTime.get(JSON.parse(e.data).generatedAt));
+  });
+
+  it('answers unknown paths 404 and changes nothing on POST', async () => {
+    expect((await get(`http://${app.adminAddress}/dashboard/nope`)).status).toBe(404);
+    expect((await httpRequest(Number(app.adminAddress!.split(':')[1]), '/dashboard/state', { method: 'POST' })).status).toBe(405);
   });
 });
 

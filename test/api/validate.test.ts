@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { formatFieldErrors, parseObject } from '../../src/api/validate.js';
+import { endpointId } from '../../src/plan/desired-pool.js';
+
+const BAD_ADDRESS = 'must be an IPv4 address, an IPv6 address without zone, or a host name';
 
 const pool = (spec: unknown) => ({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'web' }, spec });
 const errorsOf = (raw: unknown) => {
@@ -21,7 +24,11 @@ describe('parseObject', () => {
     [{ endpoints: [{ address: 'a', port: 0 }] }, 'spec.endpoints[0].port: must be >= 1'],
     [{ endpoints: [{ address: 'a', port: 'x' }] }, 'spec.endpoints[0].port: must be a number, got string'],
     [{ endpoints: [{ port: 80 }] }, 'spec.endpoints[0].address: Required value'],
-    [{ endpoints: [{ address: '10.0.0.1; }', port: 80 }] }, 'spec.endpoints[0].address: must be an IP address or a DNS name'],
+    [{ endpoints: [{ address: '10.0.0.1; }', port: 80 }] }, `spec.endpoints[0].address: ${BAD_ADDRESS}`],
+    [{ endpoints: [{ address: `${'a'.repeat(63)}.`.repeat(4) + 'a', port: 80 }] }, 'spec.endpoints[0].address: must have at most 253 characters'],
+    [{ endpoints: [{ address: 'a', port: 1 }], healthCheck: { intervalSeconds: 0.001 } }, 'spec.healthCheck.intervalSeconds: must be >= 1'],
+    [{ endpoints: [{ address: 'a', port: 1 }], healthCheck: { timeoutSeconds: 0.01 } }, 'spec.healthCheck.timeoutSeconds: must be >= 0.1'],
+    [{ endpoints: [{ address: 'a', port: 1 }], timeouts: { requestSeconds: 0 } }, 'spec.timeouts.requestSeconds: must be > 0'],
     [{ endpoints: [{ address: 'a', port: 1 }], algorithm: 'Fastest' }, 'spec.algorithm: Unsupported value "Fastest": supported values: "RoundRobin", "LeastConnections", "IPHash", "Random"'],
     [{ endpoints: [{ address: 'a', port: 1 }], listner: { port: 1 } }, 'spec: unknown field "listner"'],
     [{}, 'spec: exactly one of spec.service and spec.endpoints must be set'],
@@ -38,9 +45,29 @@ describe('parseObject', () => {
     );
   });
 
+  const GOOD_ADDRESSES = ['127.0.0.1', '0.0.0.0', '255.255.255.255', '::', '::1', 'fe80::1', 'ABCD::ef', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '::ffff:10.0.0.1', '1:2:3:4:5:6:1.2.3.4', 'localhost', 'web-1.shop.svc', 'a', 'ab.cd1'];
+  const BAD_ADDRESSES = ['999.999.999.999', '256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', 'fe80::1%lo', 'fe80::1%25lo', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7:1.2.3.4', '[::1]', '1web', '0x7f.1', 'x.0x7f', 'web.123', '-a', 'a-', 'a..b', 'a b', 'a/b'];
+
+  it.each(BAD_ADDRESSES)('refuses the endpoint address %j', (address) => {
+    expect(errorsOf(pool({ endpoints: [{ address, port: 80 }] }))).toBe(`spec.endpoints[0].address: ${BAD_ADDRESS}`);
+  });
+
+  it('accepts IPv4, IPv6 and host names that the proxy can connect to as they are', () => {
+    for (const address of GOOD_ADDRESSES) {
+      expect(parseObject(pool({ endpoints: [{ address, port: 80 }] })).ok).toBe(true);
+      // The proxy's connection pool is keyed by this URL: an address the schema accepts must parse.
+      expect(() => new URL(`http://${endpointId(address, 80)}`)).not.toThrow();
+    }
+  });
+
   it('checks EndpointSlice addresses against the addressType', () => {
     const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['fd00::1'] }] };
     expect(errorsOf(slice)).toBe('endpoints[1].addresses[0]: must be an IPv4 address (addressType)');
+    const v4 = (address: string) => ({ ...slice, endpoints: [{ addresses: [address] }] });
+    expect(errorsOf(v4('999.999.999.999'))).toBe('endpoints[0].addresses[0]: must be an IPv4 address (addressType)');
+    expect(errorsOf(v4('01.2.3.4'))).toBe('endpoints[0].addresses[0]: must be an IPv4 address (addressType)');
+    expect(errorsOf({ ...slice, addressType: 'IPv6', endpoints: [{ addresses: ['fe80::1%eth0'] }] })).toBe('endpoints[0].addresses[0]: must be an IPv6 address (addressType)');
+    expect(errorsOf({ ...slice, addressType: 'FQDN', endpoints: [{ addresses: ['10.0.0.1'] }] })).toBe('endpoints[0].addresses[0]: must be an FQDN address (addressType)');
   });
 
   it('reads EndpointSlices with null endpoints and ports as empty', () => {

@@ -70,7 +70,7 @@ const pool = (listen: number, spec: Record<string, unknown> = { service: { name:
 
 /** The backends the pool's proxy routes to now (active ones), sorted. */
 const live = (c: Controller, name = 'web') =>
-  (c.app.proxy.snapshot()[`${ns}/${name}`]?.backends ?? [])
+  (c.app.proxy!.snapshot()[`${ns}/${name}`]?.backends ?? [])
     .filter((b) => b.state === 'active')
     .map((b) => b.backend)
     .sort();
@@ -80,6 +80,10 @@ const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(
 type PoolStatus = { observedGeneration?: number; backends?: { ready: number; total: number }; conditions?: { type: string; status: string; reason: string }[]; listener?: string };
 const status = async (name = 'web') => ((await admin.get<KubeObject>(`${POOLS()}/${name}`))?.status ?? undefined) as PoolStatus | undefined;
 const condition = async (type: string) => (await status())?.conditions?.find((c) => c.type === type);
+async function createNamespaceNamed(name: string) {
+  await admin.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  closers.push(() => deleteNamespace(admin, name));
+}
 const events = async () => admin.list<{ reason: string; message: string; involvedObject: { name: string } }>(`/api/v1/namespaces/${ns}/events`);
 
 beforeAll(async () => {
@@ -157,7 +161,17 @@ describe('ballast controller on a real API server', () => {
     await waitFor(async () => (await events()).some((e) => e.reason === 'BackendsChanged' && e.message === message), 5000);
   });
 
-  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and an API server restart', async () => {
+  it('reads the EndpointSlice kube-controller-manager keeps for a Service that selects no Pod as NoEndpoints', async () => {
+    await admin.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 3000 }] } });
+    // No kubelet, no Pods: the EndpointSlice controller writes one slice without ports or endpoints.
+    await waitFor(async () => (await admin.list(SLICES())).length === 1, 10_000);
+    await admin.apply(pool(await freePort()));
+    await controller();
+    await waitFor(async () => (await condition('Ready'))?.reason === 'NoEndpoints', 10_000);
+    expect(await condition('Degraded')).not.toEqual(expect.objectContaining({ reason: 'ServicePortNotFound' }));
+  });
+
+  it('keeps following after dropped watches, a 410 Gone relist (with a delete during the gap) and a kube-apiserver crash and restart', async () => {
     // A kube-apiserver of this test's own on the shared etcd (stopping the shared one would stop
     // every suite), behind our TCP proxy for the faults a server does not make by itself.
     const info = clusterInfo();
@@ -195,7 +209,7 @@ describe('ballast controller on a real API server', () => {
     expect(lists()).toBeGreaterThan(listsBefore);
 
     // The API server goes away: the proxy keeps serving the last known backends.
-    await server.stop();
+    await server.crash();
     expect(same(live(c), at(2, 3))).toBe(true);
     expect(await refused(listen)).toBe(false);
     await server.start();
@@ -255,6 +269,37 @@ describe('ballast controller on a real API server', () => {
     const usedKeys = new Set(used.map((u) => `${u.apiGroup} ${u.resource}${u.subresource ? `/${u.subresource}` : ''} ${u.verb}`));
     expect(granted.filter((g) => !usedKeys.has(g))).toEqual([]);
     expect(used.filter((u) => u.code === 403)).toEqual([]);
+  });
+
+  it('runs as the sidecar manifests/sidecar ships: one pool, a namespaced Role, status and Events written', async () => {
+    const sidecar = await controllerIdentity(admin, ns, work, 'manifests/sidecar');
+    const listen = await freePort();
+    await admin.apply(pool(listen, { endpoints: [{ address: '127.0.0.1', port: ports[0] }] }, 'api'));
+    await admin.apply(pool(await freePort(), { endpoints: [{ address: '127.0.0.1', port: ports[1] }] }, 'other'));
+    const c = await controller({ kubeconfig: sidecar.kubeconfig, pool: 'api' });
+    await waitFor(() => servedBy(listen, [ports[0]]), 10_000);
+    await waitFor(async () => (await status('api'))?.backends?.ready === 1, 10_000);
+    await waitFor(async () => (await events()).some((e) => e.involvedObject.name === 'api' && e.reason === 'ListenerOpened'), 5000);
+    // Only its own pool: the other one is neither served nor written.
+    expect(c.app.store.keys('BalancerPool')).toEqual([`${ns}/api`]);
+    expect(await status('other')).toBeUndefined();
+    expect(auditedRequests(sidecar.user).filter((u) => u.code >= 400)).toEqual([]);
+  });
+
+  it('says why it cannot lead when the Lease namespace does not exist (the API server refuses it)', async () => {
+    const logs = captureLogs('debug');
+    const missing = `${ns}-missing`;
+    // As the admin, as README's local run does (the ServiceAccount would be refused by RBAC first).
+    const c = await controller({ kubeconfig: clusterInfo().adminKubeconfig, leaderElect: true, leaderElectionNamespace: missing, logger: logs.logger, leaseTimings: { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 } });
+    const warnings = () => logs.lines().filter((l) => l.level === 50 && String(l.msg).startsWith('create leases.coordination.k8s.io'));
+    await waitFor(() => warnings().length > 0, 5000);
+    expect(String(warnings()[0].msg)).toContain(`namespace ${missing} does not exist (404); create it (kubectl create namespace ${missing})`);
+    // Once the namespace exists it leads; the retries before that said nothing more at warn.
+    await waitFor(() => logs.lines().filter((l) => l.msg === 'lease update failed').length >= 3, 5000);
+    await createNamespaceNamed(missing);
+    await waitFor(() => c.elector!.isLeader, 5000);
+    expect(warnings()).toHaveLength(1);
+    expect(logs.messages()).toContain('create leases.coordination.k8s.io works again');
   });
 
   it('lets only the Lease holder write; a stopped leader hands over within the lease duration while both proxies serve', async () => {

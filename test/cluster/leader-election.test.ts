@@ -22,7 +22,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  proxy?.thaw();
+  proxy?.resume();
   await stopControllers();
   await proxy?.close();
   await deleteNamespace(admin, ns);

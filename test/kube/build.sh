@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod)
-hash=$(cat build.sh go.mod go.sum $(find cmd -name '*.go' | sort) | sha256sum | cut -c1-12)
+hash=$(cat build.sh go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-12)
 bin="${XDG_CACHE_HOME:-$HOME/.cache}/ballast/kube/${version}-${hash}"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl)
 

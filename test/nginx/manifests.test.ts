@@ -1,7 +1,8 @@
 // manifests/nginx: the kustomization renders (real kubectl), its pieces agree with each other, and its
-// nginx.conf runs under a real nginx: keep-alive to the upstream, WebSocket upgrades, forwarded headers.
+// nginx.conf runs under a real nginx with the real agent: keep-alive to the upstream, WebSocket
+// upgrades, forwarded headers, through the Lua balancer.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,28 +12,41 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { parseAllDocuments } from 'yaml';
 import type { BalancerPool } from '../../src/api/schema.js';
 import { parseObject } from '../../src/api/validate.js';
+import { startNginxAgent, type RunningNginxAgent } from '../../src/cli/nginx-agent.js';
+import { createLogger } from '../../src/log.js';
 import { computeDesiredPool } from '../../src/plan/desired-pool.js';
-import { renderUpstream } from '../../src/plan/nginx-upstream.js';
-import { createNginxPrefix, nginxPlan, startNginx, stopAllNginx, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
-import { get } from '../support/http-get.js';
+import { createNginxPrefix, NGINX_BIN, podNginxConf, startNginx, stopAllNginx, type NginxPrefix, type RunningNginx } from '../support/nginx.js';
+import { poolYaml } from '../support/nginx-agent.js';
+import { freePort, get } from '../support/http-get.js';
 
 const dir = fileURLToPath(new URL('../../manifests/nginx/', import.meta.url));
 
 interface Container {
   name: string;
   command: string[];
+  restartPolicy?: string;
+  startupProbe?: { httpGet: { path: string; port: string } };
   volumeMounts: Array<{ name: string; mountPath: string }>;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
 }
 interface Rendered {
   kind: string;
   metadata: { name: string };
+  rules?: Rule[];
+  subjects?: Array<{ kind: string; name: string }>;
   spec: {
     template: {
       spec: {
+        serviceAccountName?: string;
         shareProcessNamespace?: boolean;
         securityContext: { runAsNonRoot?: boolean; runAsUser?: number };
+        initContainers: Container[];
         containers: Container[];
-        volumes: Array<{ name: string; configMap?: { name: string }; projected?: { sources: Array<{ configMap: { name: string } }> } }>;
+        volumes: Array<{ name: string; configMap?: { name: string }; emptyDir?: object }>;
       };
     };
   };
@@ -57,21 +71,42 @@ describe('manifests/nginx kustomization', () => {
 
   const deployment = () => objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
 
-  it('runs nginx and the reloader sidecar in one process namespace, non-root, on the same files', () => {
+  it('runs nginx with the agent as a native sidecar, in one process namespace, non-root, on the same files', () => {
     const pod = deployment();
     expect(pod.shareProcessNamespace).toBe(true);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 101 });
-    const [nginx, reloader] = ['nginx', 'reloader'].map((n) => pod.containers.find((c) => c.name === n)!);
-    expect(reloader.command).toEqual(['ballast', 'nginx-reloader', '--watch', '/etc/nginx/upstreams', '--nginx-conf', '/etc/nginx/nginx.conf']);
-    expect(reloader.volumeMounts).toEqual(nginx.volumeMounts);
+    const agent = pod.initContainers.find((c) => c.name === 'agent')!;
+    const nginx = pod.containers.find((c) => c.name === 'nginx')!;
+    // Started first; NGINX waits for its startup probe, which passes once every pool's config is written.
+    expect(agent.restartPolicy).toBe('Always');
+    expect(agent.startupProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(agent.command).toEqual(expect.arrayContaining(['ballast', 'nginx-agent', '--namespace=$(POD_NAMESPACE)', '--out-dir=/etc/nginx/ballast', '--nginx-conf=/etc/nginx/nginx.conf', '--admin=0.0.0.0:9902']));
+    expect(agent.volumeMounts).toEqual(nginx.volumeMounts);
     const mounts = nginx.volumeMounts.map((m) => m.mountPath);
-    expect(mounts).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/nginx/upstreams', '/var/run/nginx', '/var/cache/nginx']));
+    expect(mounts).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/nginx/ballast', '/var/run/nginx', '/var/cache/nginx']));
+    // NGINX clears the agent's socket (the default, under --out-dir) left by a crash before it binds it again.
+    expect(nginx.command.join(' ')).toContain('rm -f /etc/nginx/ballast/private/ballast-agent.sock && exec nginx');
   });
 
-  it('mounts the generated main config and the example pool ConfigMap that nginx.conf proxies to', () => {
+  it('gives the agent read-only access to pools, Services and EndpointSlices in its namespace, nothing more', () => {
+    const role = objects.find((o) => o.kind === 'Role')!;
+    expect(objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
+    expect(role.rules).toEqual([
+      { apiGroups: ['ballast.dev'], resources: ['balancerpools'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const binding = objects.find((o) => o.kind === 'RoleBinding')!;
+    const account = objects.find((o) => o.kind === 'ServiceAccount')!.metadata.name;
+    expect(binding.subjects).toEqual([expect.objectContaining({ kind: 'ServiceAccount', name: account })]);
+    expect(deployment().serviceAccountName).toBe(account);
+  });
+
+  it('mounts the generated main config, which includes the agent folder and proxies to the example pool', () => {
     const volumes = deployment().volumes;
     const mainConfig = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('ballast-nginx-conf-'))!;
     expect(volumes.find((v) => v.name === 'main-config')?.configMap?.name).toBe(mainConfig.metadata.name);
+    expect(volumes.find((v) => v.name === 'ballast')?.emptyDir).toBeDefined();
 
     const raw = objects.find((o) => o.kind === 'BalancerPool');
     const parsed = parseObject(raw);
@@ -79,8 +114,7 @@ describe('manifests/nginx kustomization', () => {
     const plan = computeDesiredPool(parsed.object as BalancerPool, undefined, []);
     expect(plan.key).toBe('default/web');
     expect(plan.nginx).toMatchObject({ configMap: 'web-nginx', upstream: 'default_web' });
-    expect(volumes.find((v) => v.name === 'upstreams')?.projected?.sources.map((s) => s.configMap.name)).toEqual(['web-nginx']);
-    expect(conf).toContain('include /etc/nginx/upstreams/*.conf;');
+    expect(conf).toContain('include /etc/nginx/ballast/*.conf;');
     expect(conf).toContain('proxy_pass http://default_web;');
   });
 
@@ -98,6 +132,7 @@ describe('manifests/nginx/nginx.conf under a real nginx', () => {
   let work: string;
   let backend: http.Server;
   let wss: WebSocketServer;
+  let agent: RunningNginxAgent | undefined;
   const upstreamPorts = new Set<number>();
 
   beforeAll(async () => {
@@ -115,32 +150,27 @@ describe('manifests/nginx/nginx.conf under a real nginx', () => {
     });
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
     const port = (backend.address() as { port: number }).port;
-    await writeFile(path.join(work, 'default_web.conf'), renderUpstream(nginxPlan('web', { endpoints: [{ address: '127.0.0.1', port }] })));
-
+    // The Pod's order: the agent (dev manifests standing in for the API) writes the config, then nginx starts.
+    await mkdir(path.join(work, 'manifests'));
+    await writeFile(path.join(work, 'manifests', 'web.yaml'), poolYaml('web', [{ port }]));
     const manifest = await readFile(path.join(dir, 'nginx.conf'), 'utf8');
-    prefix = await createNginxPrefix((listen) => {
-      // The Pod's absolute paths, moved into the test's prefix; each must be found, or the manifest
-      // changed shape and this test no longer tests it.
-      const rewrites: Array<[string | RegExp, string]> = [
-        [/^worker_processes .*$/gm, 'daemon off;\nworker_processes 1;'],
-        ['/var/run/nginx/', 'logs/'],
-        ['/var/cache/nginx/', 'tmp/'],
-        ['error_log /dev/stderr', 'error_log logs/error.log'],
-        ['access_log /dev/stdout', 'access_log off'],
-        ['/etc/nginx/upstreams/', `${work}/`],
-        ['listen 8080;', `listen 127.0.0.1:${listen};`],
-      ];
-      return rewrites.reduce((text, [from, to]) => {
-        const next = text.replaceAll(from, to);
-        if (next === text) throw new Error(`manifests/nginx/nginx.conf no longer contains ${from}`);
-        return next;
-      }, manifest);
+    prefix = await createNginxPrefix((listen) => podNginxConf(manifest, listen, path.join(work, 'out')));
+    agent = await startNginxAgent({
+      manifests: path.join(work, 'manifests'),
+      outDir: path.join(work, 'out'),
+      mode: 'auto',
+      nginxConf: prefix.conf,
+      nginxPrefix: prefix.prefix,
+      nginxBin: NGINX_BIN,
+      emptyPoolListen: `127.0.0.1:${await freePort()}`,
+      logger: createLogger('silent'),
     });
     nginx = await startNginx(prefix);
   });
 
   afterAll(async () => {
     await nginx?.stop();
+    await agent?.stop();
     await prefix?.remove();
     await stopAllNginx();
     wss?.close();
@@ -149,7 +179,8 @@ describe('manifests/nginx/nginx.conf under a real nginx', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('passes nginx -t', async () => {
+  it('runs the agent in dynamic mode (Debian\'s Lua module) and passes nginx -t', async () => {
+    expect(agent!.agent!.status()).toMatchObject({ mode: 'dynamic', rejected: 0 });
     const result = await nginx.nginx.test();
     expect(result.stderr).not.toContain('[warn]');
     expect(result.code).toBe(0);

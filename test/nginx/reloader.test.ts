@@ -14,58 +14,8 @@ import { NginxReloader } from '../../src/nginx/reloader.js';
 import { renderUpstream } from '../../src/plan/nginx-upstream.js';
 import { createNginxPrefix, NGINX_BIN, nginxPlan, startBackend, startNginx, stopAllNginx, type Backend, type RunningNginx } from '../support/nginx.js';
 import { get } from '../support/http-get.js';
+import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { waitFor } from '../support/wait-for.js';
-
-/**
- * Sequential GETs over one keep-alive connection at a time, as fast as they complete, until stop().
- * A request that fails on a reused socket before any response is retried once on a new connection:
- * the idempotent-request retry of RFC 9112 §9.3.1 that browsers and Node's docs do. An old nginx
- * worker closes its idle keep-alive connections at reload, and a request already on the wire to it is
- * lost; such retries are counted apart from failures.
- */
-class Load {
-  readonly replies: Array<{ at: number; body: string }> = [];
-  readonly failures: string[] = [];
-  retriedResets = 0;
-  private running = true;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  private readonly done: Promise<void>;
-
-  constructor(
-    private readonly url: string,
-    maxMs = 20_000,
-  ) {
-    const deadline = Date.now() + maxMs;
-    this.done = (async () => {
-      while (this.running && Date.now() < deadline) await this.one();
-    })();
-  }
-
-  private async one(): Promise<void> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const r = await get(this.url, { agent: this.agent, timeoutMs: 2000 });
-        if (r.status === 200) this.replies.push({ at: Date.now(), body: r.body });
-        else this.failures.push(`status ${r.status}: ${r.body}`);
-        return;
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-        if (attempt === 0 && e.reusedSocket && (e.code === 'ECONNRESET' || e.message === 'socket hang up')) {
-          this.retriedResets++;
-          continue;
-        }
-        this.failures.push(`${e.code ?? ''} ${e.message}`);
-        return;
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
-    this.agent.destroy();
-  }
-}
 
 interface Rig {
   dir: string;
@@ -121,13 +71,13 @@ async function threeBackends(): Promise<[Backend, Backend, Backend]> {
 
 /** Runs `change` under load and returns ms from the change to the first reply from `newBody`. */
 async function switchUnderLoad(r: Rig, change: () => Promise<void>, newBody: string, oldBodies: string[]): Promise<number> {
-  const load = new Load(r.nginx.url());
+  const load = new KeepAliveLoad(r.nginx.url());
   cleanup.push(() => load.stop());
   await waitFor(() => load.replies.length >= 20);
   expect(new Set(load.replies.map((r) => r.body))).toEqual(new Set(oldBodies));
 
   const before = r.reloader.status().reloads;
-  const t0 = Date.now();
+  const t0 = performance.now();
   await change();
   const first = await waitFor(() => load.replies.find((x) => x.at >= t0 && x.body === newBody));
   await waitFor(() => r.reloader.status().reloads === before + 1);

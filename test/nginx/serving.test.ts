@@ -85,6 +85,7 @@ describe('rendered upstreams under a real nginx', () => {
       port: 0,
       hits: 0,
       close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+      drain: () => new Promise((resolve) => server.close(() => resolve())),
     });
     const port = (server.address() as { port: number }).port;
     const n = await serve({ endpoints: [{ address: '127.0.0.1', port }] });

@@ -160,7 +160,7 @@ describe('churn under load', () => {
     await once(hanging, 'listening');
     cleanups.push(() => new Promise((r) => (hanging.closeAllConnections(), hanging.close(r))));
     const hangingPort = (hanging.address() as AddressInfo).port;
-    const plan = poolPlan([hangingPort, good.port], { timeouts: { connectSeconds: 1, responseSeconds: 0.5, idleSeconds: 5 } });
+    const plan = poolPlan([hangingPort, good.port], { timeouts: { connectSeconds: 1, responseSeconds: 0.5, idleSeconds: 5, requestSeconds: 60 } });
     const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
 
     const answers: Array<{ status: number; ms: number }> = [];

@@ -36,7 +36,7 @@ describe('client limits', () => {
   });
 
   it('cuts a client that stops reading after idleSeconds, and frees the backend', async () => {
-    const { port, backend, state } = await setup({ timeouts: { connectSeconds: 1, responseSeconds: 5, idleSeconds: 0.3 } });
+    const { port, backend, state } = await setup({ timeouts: { connectSeconds: 1, responseSeconds: 5, idleSeconds: 0.3, requestSeconds: 60 } });
     const socket = connect(port, '127.0.0.1');
     cleanups.push(async () => socket.destroy());
     socket.on('error', () => {});

@@ -21,7 +21,7 @@ export function poolPlan(backends: BackendSpec[], overrides: Partial<DesiredPool
     retries: 1,
     terminating: 'Fallback',
     outlierDetection: { maxFails: 1, failTimeoutSeconds: 10 },
-    timeouts: { connectSeconds: 5, responseSeconds: 60, idleSeconds: 60 },
+    timeouts: { connectSeconds: 5, responseSeconds: 60, idleSeconds: 60, requestSeconds: 60 },
     drainTimeoutSeconds: 30,
     problems: [],
     ...overrides,

@@ -113,7 +113,7 @@ describe('ProxyPools', () => {
 
   it('answers 504 when the backend sends no headers within responseSeconds', async () => {
     const [a] = await backends(1);
-    const port = await listen(proxyPools(), poolPlan([a.port], { timeouts: { connectSeconds: 1, responseSeconds: 0.3, idleSeconds: 5 } }));
+    const port = await listen(proxyPools(), poolPlan([a.port], { timeouts: { connectSeconds: 1, responseSeconds: 0.3, idleSeconds: 5, requestSeconds: 60 } }));
     const res = await httpRequest(port, '/hang');
     expect(res.status).toBe(504);
     expect(res.body).toBe('504 Gateway Timeout: the backend did not answer in time\n');

@@ -129,7 +129,7 @@ describe('retries', () => {
   it('answers 504 after connectSeconds when connecting hangs, after trying another backend', async () => {
     const hole = await startBlackhole();
     cleanups.push(() => hole.close());
-    const { port, registry } = await setup([hole.port], { timeouts: { connectSeconds: 0.3, responseSeconds: 5, idleSeconds: 5 } });
+    const { port, registry } = await setup([hole.port], { timeouts: { connectSeconds: 0.3, responseSeconds: 5, idleSeconds: 5, requestSeconds: 60 } });
     const started = Date.now();
     const res = await httpRequest(port, '/');
     expect(res.status).toBe(504);
@@ -222,7 +222,7 @@ describe('draining and idle limits', () => {
 
   it('closes a WebSocket that is idle for idleSeconds, on both sides', async () => {
     const [a] = await echoBackends(1);
-    const { port, state } = await setup([a.port], { timeouts: { connectSeconds: 1, responseSeconds: 1, idleSeconds: 0.3 } });
+    const { port, state } = await setup([a.port], { timeouts: { connectSeconds: 1, responseSeconds: 1, idleSeconds: 0.3, requestSeconds: 60 } });
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     ws.on('error', () => {});
     await once(ws, 'open');

@@ -1,83 +1,103 @@
-// KubeSource against the test API server, through the real client-node: what client-node's informer
-// does not do by itself (restart after errors, notice a silent watch, relist) is Ballast's job.
+// KubeSource against the real kube-apiserver, through the real client-node, as the shipped
+// ServiceAccount: what client-node's informer does not do by itself (restart after errors, notice
+// a silent watch, relist) is Ballast's job.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { ObjectStore } from '../../src/controller/store.js';
 import { silentLogger } from '../../src/log.js';
 import { KubeClient, loadKubeConfig } from '../../src/sources/kube/kube-client.js';
 import { KubeSource } from '../../src/sources/kube/kube-source.js';
-import { KubeApiServer } from '../support/kube-apiserver.js';
+import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin } from '../support/cluster.js';
+import { writeKubeconfig } from '../support/control-plane.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 
-let api: KubeApiServer;
+const admin = new KubeAdmin();
 let source: KubeSource | undefined;
+let proxy: TcpProxy | undefined;
 let work: string;
+let ns: string;
+let identity: { kubeconfig: string; user: string; token: string };
 
 const slice = (name: string, address: string) => ({
   apiVersion: 'discovery.k8s.io/v1',
   kind: 'EndpointSlice',
-  metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+  metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': 'web' } },
   addressType: 'IPv4',
   ports: [{ name: 'http', port: 80 }],
   endpoints: [{ addresses: [address] }],
 });
 
-async function startSource(opts: Partial<ConstructorParameters<typeof KubeSource>[0]> = {}) {
-  const file = path.join(work, 'kubeconfig');
-  await api.writeKubeconfig(file);
+async function startSource(opts: Partial<ConstructorParameters<typeof KubeSource>[0]> = {}, kubeconfig = identity.kubeconfig) {
   const store = new ObjectStore();
-  source = new KubeSource({ client: new KubeClient(loadKubeConfig(file)), logger: silentLogger, backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 }, ...opts });
+  source = new KubeSource({ client: new KubeClient(loadKubeConfig(kubeconfig)), logger: silentLogger, namespace: ns, backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 }, ...opts });
   return { store, started: source.start(store) };
 }
 
-const addressOf = (store: ObjectStore, key: string) => store.get('EndpointSlice', key)?.endpoints[0]?.addresses[0];
+const addressOf = (store: ObjectStore, name: string) => store.get('EndpointSlice', `${ns}/${name}`)?.endpoints[0]?.addresses[0];
 
 beforeEach(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ballast-kube-source-'));
-  api = await KubeApiServer.start();
-  api.apply(parse(readFileSync('crds/balancerpool.yaml', 'utf8')));
+  ns = await createNamespace(admin, 'source');
+  identity = await controllerIdentity(admin, ns, work);
 });
 
 afterEach(async () => {
   await source?.stop();
   source = undefined;
-  await api.stop();
+  await proxy?.close();
+  proxy = undefined;
+  await deleteNamespace(admin, ns);
   await rm(work, { recursive: true, force: true });
 });
 
 describe('KubeSource', () => {
-  it('is not synced until every list has succeeded, retrying failed lists with backoff', async () => {
-    api.apply(slice('a', '10.0.0.1'));
-    api.failNext({ method: 'GET', pathIncludes: '/endpointslices' }, 500, 3);
+  it('is not synced until every list has succeeded, retrying refused lists with backoff', async () => {
+    await admin.apply(slice('a', '10.0.0.1'));
+    // The ClusterRole without its EndpointSlice rule: lists are refused (403) until it is back.
+    const rolePath = `/apis/rbac.authorization.k8s.io/v1/clusterroles/ballast-${ns}`;
+    const role = (await admin.get<{ rules: { resources: string[] }[] }>(rolePath))!;
+    await admin.request('PATCH', rolePath, { rules: role.rules.filter((r) => !r.resources.includes('endpointslices')) }, 'application/merge-patch+json');
+    const slicesLists = () => auditedRequests(identity.user).filter((r) => r.verb === 'list' && r.resource === 'endpointslices');
     const { store, started } = await startSource();
+    let synced = false;
+    void started.then(() => (synced = true));
+    await waitFor(() => slicesLists().filter((r) => r.code === 403).length >= 3, 10_000);
+    expect(synced).toBe(false);
+
+    await admin.request('PATCH', rolePath, { rules: role.rules }, 'application/merge-patch+json');
     await started;
-    expect(addressOf(store, 'default/a')).toBe('10.0.0.1');
-    const lists = api.requests.filter((r) => r.method === 'GET' && r.path.includes('/endpointslices') && !r.path.includes('watch='));
-    expect(lists.length).toBe(4);
+    expect(addressOf(store, 'a')).toBe('10.0.0.1');
+    expect(slicesLists().at(-1)?.code).toBe(200);
   });
 
   it('restarts a watch that went silent and catches up with what it missed', async () => {
-    api.apply(slice('a', '10.0.0.1'));
-    const { store, started } = await startSource({ watchdogMs: 400 });
+    // Connections that stay open but carry nothing (a half-dead path), through our TCP proxy.
+    const info = clusterInfo();
+    proxy = await TcpProxy.start(Number(new URL(info.server).port));
+    const kubeconfig = path.join(work, 'proxied.kubeconfig');
+    await writeKubeconfig(kubeconfig, { server: proxy.url, caFile: info.caFile }, identity.token, ns);
+    await admin.apply(slice('a', '10.0.0.1'));
+    const { store, started } = await startSource({ watchdogMs: 400 }, kubeconfig);
     await started;
-    api.freezeWatches();
-    api.apply(slice('a', '10.0.0.2'));
-    await waitFor(() => addressOf(store, 'default/a') === '10.0.0.2', 5000);
+    proxy.freeze();
+    await admin.apply(slice('a', '10.0.0.2'));
+    await waitFor(() => addressOf(store, 'a') === '10.0.0.2', 10_000);
   });
 
   it('keeps the last good object when the API holds one Ballast cannot accept, and reports it', async () => {
     const rejected: string[] = [];
     const { store, started } = await startSource({ onInvalid: (raw, errors) => rejected.push(`${(raw.metadata as { name: string }).name}: ${errors[0].path}`) });
     await started;
-    api.apply(slice('a', '10.0.0.1'));
-    await waitFor(() => addressOf(store, 'default/a') === '10.0.0.1', 5000);
-    api.apply({ ...slice('a', '10.0.0.1'), endpoints: [{ addresses: ['not-an-ip'] }] });
+    const pool = (port: number) => ({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'p', namespace: ns }, spec: { service: { name: 'web', port } } });
+    await admin.apply(pool(80));
+    await waitFor(() => store.get('BalancerPool', `${ns}/p`), 5000);
+    // The CRD's int-or-string Service port has no bounds; Ballast's schema wants 1-65535.
+    await admin.apply(pool(70000));
     await waitFor(() => rejected.length > 0, 5000);
-    expect(rejected).toEqual(['a: endpoints[0].addresses[0]']);
-    expect(addressOf(store, 'default/a')).toBe('10.0.0.1');
+    expect(rejected).toEqual(['p: spec.service.port']);
+    expect(store.get('BalancerPool', `${ns}/p`)?.spec.service?.port).toBe(80);
   });
 });

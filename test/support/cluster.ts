@@ -4,13 +4,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { writeKubeconfig, type ClusterInfo } from './control-plane.js';
+import { ControlPlane, writeKubeconfig, type ClusterInfo } from './control-plane.js';
 
 export type { ClusterInfo } from './control-plane.js';
 
@@ -27,21 +25,34 @@ export function clusterInfo(): ClusterInfo {
 
 const run = promisify(execFile);
 
-/** The release's kubectl as the admin, with a discovery cache of its own per process. */
-export async function kubectl(args: string[], opts: { kubeconfig?: string; input?: string; binary?: string } = {}): Promise<string> {
+/**
+ * The control plane as tests use it: the CRD installed and established before kube-controller-
+ * manager starts, and this process's environment pointing the helpers below at it.
+ */
+export async function startTestControlPlane(): Promise<ControlPlane> {
+  return ControlPlane.start({
+    beforeControllerManager: async (info) => {
+      process.env[CLUSTER_ENV] = JSON.stringify(info);
+      await kubectl(['apply', '-k', path.resolve(import.meta.dirname, '../../crds')]);
+      await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/balancerpools.ballast.dev']);
+    },
+  });
+}
+
+/** The release's kubectl as the admin; its discovery cache lives (and goes) with the control plane. */
+export async function kubectl(args: string[], opts: { input?: string } = {}): Promise<string> {
   const info = clusterInfo();
-  cacheDir ??= await mkdtemp(path.join(tmpdir(), 'ballast-kubectl-cache-'));
-  const child = run(opts.binary ?? path.join(info.binDir, 'kubectl'), ['--kubeconfig', opts.kubeconfig ?? info.adminKubeconfig, '--cache-dir', cacheDir, ...args], {
+  const cacheDir = path.join(info.dir, 'kubectl-cache');
+  const child = run(path.join(info.binDir, 'kubectl'), ['--kubeconfig', info.adminKubeconfig, '--cache-dir', cacheDir, ...args], {
     timeout: 30_000,
     maxBuffer: 16 << 20,
   });
   if (opts.input !== undefined) child.child.stdin!.end(opts.input);
   return (await child).stdout;
 }
-let cacheDir: string | undefined;
 
 /** An API error, with the server's Status message. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -58,7 +69,6 @@ const RESOURCES: Record<string, [string, boolean]> = {
   ServiceAccount: ['serviceaccounts', true],
   EndpointSlice: ['endpointslices', true],
   BalancerPool: ['balancerpools', true],
-  Lease: ['leases', true],
   Role: ['roles', true],
   RoleBinding: ['rolebindings', true],
   ClusterRole: ['clusterroles', false],
@@ -66,7 +76,7 @@ const RESOURCES: Record<string, [string, boolean]> = {
 };
 
 /** The API path of an object (or of its collection when `name` is empty). */
-export function objectPath(apiVersion: string, kind: string, namespace: string | undefined, name = ''): string {
+function objectPath(apiVersion: string, kind: string, namespace: string | undefined, name = ''): string {
   const entry = RESOURCES[kind];
   if (!entry) throw new Error(`objectPath: add ${kind} to the table`);
   const [plural, namespaced] = entry;
@@ -157,13 +167,14 @@ export async function deleteNamespace(admin: KubeAdmin, name: string): Promise<v
 const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
 /**
- * The controller's identity as `kubectl kustomize manifests/` (or `manifests`, e.g. manifests/sidecar) ships it, moved into `namespace`: its
- * ServiceAccount, Role and RoleBinding there, its ClusterRole and ClusterRoleBinding renamed
- * `<name>-<namespace>`. Returns a kubeconfig with a TokenRequest token of that ServiceAccount, so
- * the controller has exactly the shipped permissions.
+ * The controller's identity as `kubectl kustomize manifests/` (or another kustomization, e.g.
+ * `manifests/sidecar`) ships it, moved into `namespace`: its ServiceAccount, Role and RoleBinding
+ * there, its ClusterRole and ClusterRoleBinding renamed `<name>-<namespace>`. Returns a kubeconfig
+ * with a TokenRequest token of that ServiceAccount, so the controller has exactly the shipped
+ * permissions.
  */
-export async function controllerIdentity(admin: KubeAdmin, namespace: string, dir: string, manifests = 'manifests'): Promise<{ kubeconfig: string; user: string; token: string }> {
-  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve(manifests)])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function controllerIdentity(admin: KubeAdmin, namespace: string, dir: string, kustomization = 'manifests'): Promise<{ kubeconfig: string; user: string; token: string }> {
+  const rendered = parseAllDocuments(await kubectl(['kustomize', path.resolve(import.meta.dirname, '../..', kustomization)])).map((d) => d.toJS() as KubeObject & Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
   const rename = (name: string) => `${name}-${namespace}`;
   // The namespace owns the cluster-scoped copies: the garbage collector removes them with it.
   const owner = await admin.get<KubeObject>(`/api/v1/namespaces/${namespace}`);

@@ -71,7 +71,7 @@ const CONTROLLERS = [
   'root-ca-certificate-publisher-controller',
 ];
 
-/** One child process, its output in a log file, stopped with SIGTERM (SIGKILL after 10 s). */
+/** One child process, its output in a log file, stopped with SIGTERM (SIGKILL after 5 s). */
 class Daemon {
   private child?: ChildProcess;
   private exited?: Promise<void>;
@@ -105,11 +105,12 @@ class Daemon {
     return readFileSync(this.logFile, 'utf8').split('\n').slice(-15).join('\n');
   }
 
-  async stop(): Promise<void> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child) return;
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.kill(signal);
+    // kube-apiserver's graceful shutdown waits for open watches; nothing here needs more.
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await this.exited;
     clearTimeout(kill);
   }
@@ -182,10 +183,6 @@ export class ApiServer {
   }
 
 
-  get running(): boolean {
-    return this.daemon.running;
-  }
-
   /** Starts the process and waits for /readyz. */
   async start(): Promise<void> {
     this.daemon.start();
@@ -199,6 +196,11 @@ export class ApiServer {
 
   stop(): Promise<void> {
     return this.daemon.stop();
+  }
+
+  /** Stops it as a crash would (SIGKILL): no graceful shutdown, connections cut. */
+  crash(): Promise<void> {
+    return this.daemon.stop('SIGKILL');
   }
 }
 
@@ -281,10 +283,9 @@ export class ControlPlane {
     }
   }
 
+  /** Kills everything (its state is thrown away, so nothing is worth a graceful shutdown) and removes its files. */
   async stop(): Promise<void> {
-    await this.controllerManager.stop();
-    await this.apiServer.stop();
-    await this.etcd.stop();
+    await Promise.all([this.controllerManager.stop('SIGKILL'), this.apiServer.crash(), this.etcd.stop('SIGKILL')]);
     await rm(this.info.dir, { recursive: true, force: true });
   }
 }

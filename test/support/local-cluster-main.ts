@@ -21,8 +21,11 @@ const out = path.resolve(values['kubeconfig-out']);
 await copyFile(cp.info.adminKubeconfig, out);
 console.log(`kube-apiserver ready at ${cp.info.server}; export KUBECONFIG=${out} (logs in ${cp.info.dir}; Ctrl-C stops it)`);
 
+// Ctrl-C reaches this process more than once (from the terminal, and relayed by npm and tsx): keep
+// handling it, or a second signal would kill the process before it has removed its files.
+let stopping: Promise<void> | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void cp.stop().then(() => process.exit(0));
+  process.on(signal, () => {
+    stopping ??= cp.stop().then(() => process.exit(0));
   });
 }

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BalancerPool, EndpointSlice } from '../../src/api/schema.js';
 import { parseObject } from '../../src/api/validate.js';
-import { runCommand, type CommandResult } from '../../src/nginx/reloader.js';
+import { runCommand, type CommandResult } from '../../src/nginx/nginx-binary.js';
 import { computeDesiredPool, type DesiredPool } from '../../src/plan/desired-pool.js';
 import { freePort } from './http-get.js';
 
@@ -30,15 +30,22 @@ export interface NginxConfOptions {
   include: string;
   /** The upstream `location /` proxies to. */
   upstream: string;
+  /** Load Debian's Lua module (libnginx-mod-http-lua), as /etc/nginx/modules-enabled does. */
+  lua?: boolean;
+  /** More http-level lines. */
+  http?: string;
 }
+
+/** Debian's dynamic modules, by absolute path: a test prefix has no modules-enabled/. */
+export const LUA_MODULES = 'load_module /usr/lib/nginx/modules/ndk_http_module.so;\nload_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n';
 
 /**
  * A self-contained main config (all paths relative to the prefix, `daemon off`) with the proxy settings
  * of manifests/nginx/nginx.conf: HTTP/1.1 keep-alive to the upstream, WebSocket upgrades, forwarded
  * headers. One worker, so round robin is one sequence the tests can predict.
  */
-export function nginxConf({ port, include, upstream }: NginxConfOptions): string {
-  return `worker_processes 1;
+export function nginxConf({ port, include, upstream, lua = false, http = '' }: NginxConfOptions): string {
+  return `${lua ? LUA_MODULES : ''}worker_processes 1;
 daemon off;
 pid logs/nginx.pid;
 error_log logs/error.log notice;
@@ -49,6 +56,7 @@ http {
   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   include ${include};
+${http}
   server {
     listen 127.0.0.1:${port};
     location = /__nginx { return 200 "nginx\\n"; }
@@ -65,6 +73,30 @@ http {
   }
 }
 `;
+}
+
+/**
+ * manifests/nginx/nginx.conf with the Pod's absolute paths moved into a test prefix, listening on
+ * loopback `port`, including the agent's `outDir`. Each rewrite must apply, or the manifest changed
+ * shape and the tests using it no longer test it.
+ */
+export function podNginxConf(manifest: string, port: number, outDir: string): string {
+  const rewrites: Array<[string | RegExp, string]> = [
+    // Debian's modules-enabled/ loads the modules by paths relative to the compiled-in prefix.
+    ['include /etc/nginx/modules-enabled/*.conf;', LUA_MODULES],
+    [/^worker_processes .*$/gm, 'daemon off;\nworker_processes 1;'],
+    ['/var/run/nginx/', 'logs/'],
+    ['/var/cache/nginx/', 'tmp/'],
+    ['error_log /dev/stderr', 'error_log logs/error.log'],
+    ['access_log /dev/stdout', 'access_log off'],
+    ['/etc/nginx/ballast/', `${outDir}/`],
+    ['listen 8080;', `listen 127.0.0.1:${port};`],
+  ];
+  return rewrites.reduce((text, [from, to]) => {
+    const next = text.replaceAll(from, to);
+    if (next === text) throw new Error(`manifests/nginx/nginx.conf no longer contains ${from}`);
+    return next;
+  }, manifest);
 }
 
 export interface NginxPrefix {
@@ -195,6 +227,8 @@ export interface Backend {
   /** Requests this backend answered. */
   hits: number;
   close(): Promise<void>;
+  /** A Pod's graceful stop: no new connections, idle ones closed, in-flight requests finish. */
+  drain(): Promise<void>;
 }
 
 /**
@@ -219,6 +253,7 @@ export async function startBackend(name: string): Promise<Backend> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+    drain: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   return backend;
 }

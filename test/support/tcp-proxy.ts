@@ -6,7 +6,6 @@ import net from 'node:net';
 export class TcpProxy {
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
   private refusing = false;
-  private frozen = false;
   /** Delay before each chunk is passed on, either way. */
   delayMs = 0;
 
@@ -30,11 +29,6 @@ export class TcpProxy {
     return `https://127.0.0.1:${this.port}`;
   }
 
-  /** Connections through the proxy right now. */
-  get connections(): number {
-    return this.pairs.size;
-  }
-
   private accept(client: net.Socket, port: number, host: string) {
     if (this.refusing) {
       client.resetAndDestroy();
@@ -56,7 +50,6 @@ export class TcpProxy {
       from.on('error', close);
       from.on('close', close);
     }
-    if (this.frozen) for (const s of pair) s.pause();
   }
 
   /** Resets every open connection (a watch sees its stream cut); new ones still go through. */
@@ -74,20 +67,14 @@ export class TcpProxy {
     this.drop();
   }
 
-  /** Connections stay open but nothing moves, either way, until `thaw` (a silent, half-dead peer). */
+  /** The open connections stay open but carry nothing, either way (a half-dead path); new ones work. */
   freeze(): void {
-    this.frozen = true;
     for (const pair of this.pairs) for (const s of pair) s.pause();
   }
 
-  thaw(): void {
-    this.frozen = false;
-    for (const pair of this.pairs) for (const s of pair) s.resume();
-  }
-
+  /** Ends `refuse`. */
   resume(): void {
     this.refusing = false;
-    this.thaw();
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { splitKey, type ObjectKey } from '../../api/keys.js';
 import type { KubeObject, ObjectKind } from '../../api/schema.js';
 import { KINDS } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
@@ -19,6 +20,8 @@ export interface FileSourceOptions {
   debounceMs?: number;
   /** A full re-read at this period catches any event the watcher missed (0 disables). */
   resyncMs?: number;
+  /** Told when a file's errors change, with none once it is valid again or gone (the dashboard's changes). */
+  onErrors?: (file: string, errors: readonly string[]) => void;
 }
 
 // kubelet's ConfigMap volumes keep the real files in `..<timestamp>/` and `..data/`, with symlinks
@@ -58,6 +61,8 @@ export class FileSource implements Source {
    * endpoints in 1,000 files, parsing them all took seconds where re-parsing the one that changed takes
    * milliseconds. Same text, same objects, so the store sees nothing changed in the others. */
   private readonly parsed = new Map<string, { text: string; loaded: LoadedFile }>();
+  /** Which file declared each object of the current view, by identity. */
+  private origins = new Map<string, string>();
 
   constructor(private readonly opts: FileSourceOptions) {}
 
@@ -159,15 +164,23 @@ export class FileSource implements Source {
         this.report(file, []);
       }
     }
+    this.origins = new Map([...view].map(([k, { file }]) => [k, this.display(file)]));
     const byKind = new Map<ObjectKind, KubeObject[]>(KINDS.map((k) => [k, []]));
     for (const { object } of view.values()) byKind.get(object.kind)!.push(object);
     // Slices and Services first, so a pool that appears with its slices is planned with them.
     for (const kind of ['Service', 'EndpointSlice', 'BalancerPool'] as const) this.store!.replace(kind, byKind.get(kind)!);
   }
 
+  /** The file (as logged) that declares an object, e.g. `manifests/dev/web.yaml`. */
+  origin(kind: ObjectKind, key: ObjectKey): string | undefined {
+    const { namespace, name } = splitKey(key);
+    return this.origins.get(identityKey({ kind, namespace, name }));
+  }
+
   private report(file: string, errors: string[]): void {
     const text = errors.join('\n');
     if ((this.lastErrors.get(file) ?? '') === text) return;
+    this.opts.onErrors?.(this.display(file), errors);
     if (errors.length === 0) {
       this.lastErrors.delete(file);
       this.opts.logger.info({ file: this.display(file) }, 'manifest file is valid again');

@@ -4,9 +4,12 @@ package main
 import (
 	"os"
 
+	"github.com/ballast-dev/ballast/test/kube/internal/orphan"
+
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
 func main() {
+	orphan.DieWithParent()
 	etcdmain.Main(os.Args)
 }

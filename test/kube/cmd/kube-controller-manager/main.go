@@ -4,10 +4,13 @@ package main
 import (
 	"os"
 
+	"github.com/ballast-dev/ballast/test/kube/internal/orphan"
+
 	"k8s.io/component-base/cli"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
 func main() {
+	orphan.DieWithParent()
 	os.Exit(cli.Run(app.NewControllerManagerCommand()))
 }
