@@ -1,20 +1,19 @@
-// Leader election on the real API server when the leader's connection freezes (our TCP proxy stops
-// forwarding, nothing is reset): the leader must give up at its renew deadline, before a follower
-// can take the Lease, so two replicas never both believe they lead.
+// Leader election on the real API server when the leader's path to it freezes (our HTTP proxy takes
+// requests and never answers, nothing is reset): the leader must give up at its renew deadline,
+// before a follower can take the Lease, so two replicas never both believe they lead.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin } from '../support/cluster.js';
 import { startTestController, stopControllers } from '../support/cluster-controller.js';
-import { writeKubeconfig } from '../support/control-plane.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { ApiHttpProxy } from '../support/api-http-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
 const admin = new KubeAdmin();
 let work: string;
 let ns: string;
-let proxy: TcpProxy | undefined;
+let proxy: ApiHttpProxy | undefined;
 
 beforeEach(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'ballast-lease-'));
@@ -22,9 +21,10 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  proxy?.resume();
+  if (proxy) proxy.frozen = false;
   await stopControllers();
   await proxy?.close();
+  proxy = undefined;
   await deleteNamespace(admin, ns);
   await rm(work, { recursive: true, force: true });
 });
@@ -33,9 +33,9 @@ describe('leader election on a real API server', () => {
   it('a leader whose connection freezes steps down at its renew deadline, before a follower takes over', async () => {
     const info = clusterInfo();
     const identity = await controllerIdentity(admin, ns, work);
-    proxy = await TcpProxy.start(Number(new URL(info.server).port));
+    proxy = await ApiHttpProxy.start(info);
     const frozenKubeconfig = path.join(work, 'through-proxy.kubeconfig');
-    await writeKubeconfig(frozenKubeconfig, { server: proxy.url, caFile: info.caFile }, identity.token, ns);
+    await proxy.writeKubeconfig(frozenKubeconfig, identity.token, ns);
     const leaseTimings = { leaseDurationMs: 4000, renewDeadlineMs: 2500, retryPeriodMs: 300 };
 
     const a = await startTestController(frozenKubeconfig, ns, { leaderElect: true, leaseTimings, identity: 'replica-a' });
@@ -44,7 +44,7 @@ describe('leader election on a real API server', () => {
 
     let bothLed = false;
     const unwatch = setInterval(() => (bothLed ||= a.elector!.isLeader && b.elector!.isLeader), 10);
-    proxy.freeze();
+    proxy.frozen = true;
     await waitFor(() => b.elector!.isLeader, leaseTimings.leaseDurationMs + 5000);
     clearInterval(unwatch);
     expect(bothLed).toBe(false);

@@ -78,8 +78,8 @@ describe('pool Events on a real API server', () => {
     await admin.apply(pool({}));
     const c = await startTestController(identity.kubeconfig, ns);
     await waitFor(async () => (await condition('Ready'))?.status === 'True', 10_000);
-    // The CRD takes any non-empty string as an address; Ballast wants an IP or a DNS name.
-    await admin.apply(pool({ endpoints: [{ address: 'not an address', port: 9 }] }));
+    // The CRD's int-or-string port carries no bounds; Ballast wants a port <= 65535.
+    await admin.apply(pool({ endpoints: undefined, service: { name: 'web', port: 70000 } }));
     await waitFor(async () => (await condition('Degraded'))?.reason === 'InvalidSpec', 10_000);
     const rejections = () => c.logs.messages().filter((m) => m.includes('rejected')).length;
     await relabel(c, 3, () => rejections() >= 4);

@@ -19,6 +19,8 @@ export interface ListRecord {
 export class ApiHttpProxy {
   /** LISTs (GETs of a collection without watch) whose path includes this are answered `ms` late. */
   delayLists?: { pathIncludes: string; ms: number };
+  /** Requests are taken and never answered, on open connections and new ones (a frozen path), until cleared. */
+  frozen = false;
   readonly lists: ListRecord[] = [];
   private readonly watches = new Set<Socket>();
 
@@ -30,6 +32,7 @@ export class ApiHttpProxy {
     const server = http.createServer();
     const proxy = new ApiHttpProxy(server);
     server.on('request', (req, res) => {
+      if (proxy.frozen) return;
       const url = new URL(req.url ?? '/', upstream);
       const isList = req.method === 'GET' && !url.searchParams.has('watch');
       const record: ListRecord | undefined = isList ? { path: url.pathname, started: Date.now() } : undefined;
