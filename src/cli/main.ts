@@ -55,7 +55,8 @@ Commands:
                  --watch DIR           instead of pools: reload when this folder of mounted upstream
                                        ConfigMaps changes (plain)
                  --debounce-ms MS      --watch: quiet time before re-checking (default 200)
-                 --admin ADDR          /healthz /readyz /metrics (default 127.0.0.1:9902)
+                 --admin ADDR          /healthz /readyz /metrics /debug/pools, the dashboard (default 127.0.0.1:9902)
+                 --health-address ADDR  probes and /metrics only, for the kubelet and Prometheus (as for controller)
   crd          Print the BalancerPool CustomResourceDefinition.
   demo         Start two demo backends (ports 3000, 3001), a spare (3002) that the pool does not use yet,
                and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080;
@@ -280,6 +281,7 @@ async function main(argv: string[]): Promise<number> {
         watch: { type: 'string' },
         'debounce-ms': { type: 'string', default: '200' },
         admin: { type: 'string', default: '127.0.0.1:9902' },
+        'health-address': { type: 'string' },
       });
       if (args.values.help) break;
       const v = args.values;
@@ -288,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
       if (mode !== 'dynamic' && mode !== 'plain' && mode !== 'auto') throw new UsageError(`--mode "${mode}" is not an nginx-agent mode; use one of dynamic, plain, auto`);
       if (v.watch && (v.manifests || v.kubeconfig || v.namespace)) throw new UsageError('--watch reloads a folder written by others; it takes no --manifests, --kubeconfig or --namespace');
       const admin = parseAddress('--admin', v.admin!);
+      const health = v['health-address'] === undefined ? undefined : parseAddress('--health-address', v['health-address']);
       const options = {
         manifests: v.manifests && parseFolder('--manifests', v.manifests),
         kubeconfig: v.kubeconfig,
@@ -301,10 +304,11 @@ async function main(argv: string[]): Promise<number> {
         nginxBin: v['nginx-bin'],
         debounceMs: parseSeconds('--debounce-ms', v['debounce-ms']!),
         admin,
+        health,
         logger: logger(v),
       };
       const { runNginxAgent } = await import('./nginx-agent.js');
-      return withAdmin(admin, () => runNginxAgent(options));
+      return withAdmin(admin, () => (health ? withAdmin(health, () => runNginxAgent(options), '--health-address') : runNginxAgent(options)));
     }
     case 'crd': {
       const args = parse('crd', rest, {});

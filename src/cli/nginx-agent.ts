@@ -25,6 +25,8 @@ export interface NginxAgentCliOptions {
   /** --watch only: quiet time after a folder event. */
   debounceMs?: number;
   admin?: string;
+  /** Probes-only listener (`--health-address`), reachable by the kubelet and Prometheus. */
+  health?: string;
   emptyPoolListen?: string;
   logger: Logger;
 }
@@ -66,7 +68,7 @@ export async function startNginxAgent(o: NginxAgentCliOptions): Promise<RunningN
     emptyPoolListen: o.emptyPoolListen,
     logger: o.logger,
   });
-  const app = await startBallast({ logger: o.logger, admin: o.admin, sources: [await sourceFor(o)], actuators: [{ actuator: agent }],
+  const app = await startBallast({ logger: o.logger, admin: o.admin, health: o.health, sources: [await sourceFor(o)], actuators: [{ actuator: agent }],
     proxy: false,
     resyncMs: (o.resyncSeconds ?? 300) * 1000,
     readyChecks: [() => ({ name: 'nginx', failure: agent.loaded ? undefined : 'first load not done yet' })],

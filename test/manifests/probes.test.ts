@@ -2,7 +2,7 @@
 // own args in a network namespace whose loopback also holds a Pod IP, and each probe is sent to that
 // Pod IP on the port the manifest names. Ballast's /metrics must answer there too (Prometheus);
 // the admin listener (/debug/pools) must not leave the loopback.
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -48,25 +48,37 @@ function portOf(c: Container, port: number | string): number {
 const POD_ENV = { POD_NAME: 'web-7d4b9-x2x5k', POD_NAMESPACE: 'default' };
 const expand = (args: string[]) => args.map((a) => a.replace(/\$\((\w+)\)/g, (_m, v: keyof typeof POD_ENV) => POD_ENV[v]));
 
+/** Ballast's args of a container: the `controller` args, or the `ballast nginx-agent` command's. */
+const ballastArgs = (c: Container) => (c.args?.[0] === 'controller' ? c.args : c.command?.[0] === 'ballast' ? c.command.slice(1) : undefined);
+
 /** How this test runs the container's process: Ballast from source, nginx from the Debian package. */
 async function commandOf(c: Container): Promise<string[]> {
-  if (c.args?.[0] === 'controller') return [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...expand(c.args), `--kubeconfig=${kubeconfig}`];
-  if (c.command?.[0] === 'nginx') {
+  const args = ballastArgs(c);
+  if (args) {
+    // The Pod's paths (an emptyDir, the mounted nginx.conf) moved into the test's folder.
+    const moved = expand(args).map((a) => a.replace(/^--out-dir=.*/, `--out-dir=${work}/out`).replace(/^--nginx-conf=.*/, `--nginx-conf=${work}/nginx.conf`));
+    return [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...moved, `--kubeconfig=${kubeconfig}`];
+  }
+  // nginx, started as the manifest starts it (`exec nginx -g 'daemon off;'`, maybe behind a shell).
+  if (c.command?.join(' ').match(/(^|exec )nginx -g/)) {
     // The manifest's nginx.conf with its absolute paths moved into a prefix; `listen` as shipped. The
     // Pod runs nginx as uid 101 (no user switch); the namespace here maps only root, so workers stay root.
     const prefix = await mkdtemp(path.join(work, 'nginx-'));
     await chmod(prefix, 0o755);
-    await mkdir(path.join(prefix, 'upstreams'));
-    await writeFile(path.join(prefix, 'upstreams/default_web.conf'), 'upstream default_web { server 127.0.0.1:9; }\n');
+    await mkdir(path.join(prefix, 'ballast'));
+    // What the agent would have written for the example pool that nginx.conf proxies to.
+    await writeFile(path.join(prefix, 'ballast/default_web.conf'), 'upstream default_web { server 127.0.0.1:9; }\n');
+    // Debian's module loaders name modules relative to the prefix (/usr/share/nginx by default).
+    await symlink('/usr/share/nginx/modules', path.join(prefix, 'modules'));
     const conf = (await readFile('manifests/nginx/nginx.conf', 'utf8'))
       .replaceAll('/var/run/nginx/', `${prefix}/`)
       .replaceAll('/var/cache/nginx/', `${prefix}/`)
-      .replaceAll('/etc/nginx/upstreams/', `${prefix}/upstreams/`)
+      .replaceAll('/etc/nginx/ballast/', `${prefix}/ballast/`)
       .replaceAll('/dev/stdout', `${prefix}/access.log`)
       .replaceAll('/dev/stderr', `${prefix}/error.log`)
       .replace(/^worker_processes /m, 'user root;\nworker_processes ');
     await writeFile(path.join(prefix, 'nginx.conf'), conf);
-    return [requireNginx(), ...c.command.slice(1), '-p', `${prefix}/`, '-c', 'nginx.conf'];
+    return [requireNginx(), '-g', 'daemon off;', '-p', `${prefix}/`, '-c', 'nginx.conf'];
   }
   throw new Error(`container ${c.name}: this test does not know how to run it`);
 }
@@ -100,7 +112,7 @@ describe.each([['manifests'], ['manifests/sidecar'], ['manifests/nginx']])('%s: 
       const probes = probesOf(c);
       // Without `host` the kubelet probes the Pod IP; with one it probes that host from the node.
       for (const p of probes) expect({ container: c.name, host: p.host }).toEqual({ container: c.name, host: undefined });
-      const ballast = c.args?.[0] === 'controller';
+      const ballast = ballastArgs(c) !== undefined;
       const health = portOf(c, probes[0].port);
       const urls = [
         ...probes.map((p) => `http://${POD_IP}:${portOf(c, p.port)}${p.path}`),

@@ -79,8 +79,10 @@ describe('manifests/nginx kustomization', () => {
     const nginx = pod.containers.find((c) => c.name === 'nginx')!;
     // Started first; NGINX waits for its startup probe, which passes once every pool's config is written.
     expect(agent.restartPolicy).toBe('Always');
-    expect(agent.startupProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
-    expect(agent.command).toEqual(expect.arrayContaining(['ballast', 'nginx-agent', '--namespace=$(POD_NAMESPACE)', '--out-dir=/etc/nginx/ballast', '--nginx-conf=/etc/nginx/nginx.conf', '--admin=0.0.0.0:9902']));
+    expect(agent.startupProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(agent.command).toEqual(
+      expect.arrayContaining(['ballast', 'nginx-agent', '--namespace=$(POD_NAMESPACE)', '--out-dir=/etc/nginx/ballast', '--nginx-conf=/etc/nginx/nginx.conf', '--admin=127.0.0.1:9901', '--health-address=0.0.0.0:9902']),
+    );
     expect(agent.volumeMounts).toEqual(nginx.volumeMounts);
     const mounts = nginx.volumeMounts.map((m) => m.mountPath);
     expect(mounts).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/nginx/ballast', '/var/run/nginx', '/var/cache/nginx']));
