@@ -3,6 +3,7 @@ import { startBallast } from '../app.js';
 import type { Logger } from '../log.js';
 import { NginxFileWriter } from '../nginx/file-writer.js';
 import { FileSource } from '../sources/file/file-source.js';
+import { isFolder } from '../sources/file/manifest-files.js';
 import { runUntilSignal } from './run-until-signal.js';
 
 export interface DevOptions {
@@ -15,6 +16,7 @@ export interface DevOptions {
 
 /** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
 export async function runDev({ manifests, admin, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
+  await isFolder(manifests); // a file where the folder should be: NotAFolderError before anything listens
   const app = await startBallast({
     logger,
     admin,

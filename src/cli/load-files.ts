@@ -1,38 +1,50 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { KubeObject } from '../api/schema.js';
-import { describeDocumentError, loadManifest, MANIFEST_EXTENSIONS } from '../sources/file/manifest-loader.js';
+import { describeDocumentError, loadManifest, mergeDeclarations } from '../sources/file/manifest-loader.js';
+import { errnoText, listManifestFiles, MANIFEST_EXTENSIONS, readManifestFile } from '../sources/file/manifest-files.js';
 
+/** A named file counts whatever its name (as with kubectl -f); a folder holds what dev mode would read in it. */
 async function expand(target: string): Promise<string[]> {
   const st = await stat(target);
   if (!st.isDirectory()) return [target];
-  const entries = await readdir(target, { recursive: true });
-  return entries
-    .filter((e) => MANIFEST_EXTENSIONS.includes(path.extname(e)) && !e.split(path.sep).some((p) => p.startsWith('.')))
-    .map((e) => path.join(target, e))
-    .sort();
+  const files = (await listManifestFiles(target)) ?? [];
+  if (files.length === 0) throw new Error(`no manifests in this folder (${MANIFEST_EXTENSIONS.map((e) => `*${e}`).join(', ')})`);
+  return files;
 }
 
-/** The offline commands' loader: files and folders (recursively), with dev mode's parser and messages. */
+/**
+ * The offline commands' loader: files and folders (recursively), with dev mode's file rule, parser,
+ * duplicate rule and messages. Every problem is an error here: there is no last good state to keep.
+ */
 export async function loadFiles(targets: string[]): Promise<{ objects: KubeObject[]; errors: string[] }> {
-  const objects: KubeObject[] = [];
   const errors: string[] = [];
+  const declared: { file: string; display: string; objects: KubeObject[] }[] = [];
   for (const target of targets) {
     let files: string[];
     try {
       files = await expand(target);
     } catch (e) {
-      errors.push(`${target}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      const err = e as NodeJS.ErrnoException;
+      errors.push(`${target}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.code ? errnoText(err) : err.message}`);
       continue;
     }
     for (const file of files) {
-      const loaded = loadManifest(file, await readFile(file, 'utf8'));
+      const read = await readManifestFile(file);
+      if (!('text' in read)) {
+        errors.push(`${file}: ${'gone' in read ? 'no such file or directory' : read.error}`);
+        continue;
+      }
+      const loaded = loadManifest(file, read.text);
       if (loaded.error) errors.push(`${file}: ${loaded.error}`);
+      const objects: KubeObject[] = [];
       for (const doc of loaded.documents) {
         if (doc.ok) objects.push(doc.object);
         else errors.push(describeDocumentError(file, doc));
       }
+      declared.push({ file, display: file, objects });
     }
   }
-  return { objects, errors };
+  const merged = mergeDeclarations(declared);
+  for (const e of merged.errors.values()) errors.push(...e);
+  return { objects: merged.objects, errors };
 }

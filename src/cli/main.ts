@@ -192,6 +192,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`ballast: ${err.message}\n\n${USAGE}`);
       process.exitCode = 2;
+    } else if (err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number') {
+      // A typed error that is the user's to fix (e.g. NotAFolderError): its one line is the whole story.
+      process.stderr.write(`ballast: ${err.message}\n`);
+      process.exitCode = (err as unknown as { exitCode: number }).exitCode;
     } else {
       process.stderr.write(`ballast: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 1;

@@ -1,0 +1,87 @@
+// Watches a folder of files, debounced, and keeps watching when the folder itself changes hands.
+// chokidar watches the folder it found at start: once that folder is deleted, replaced by a symlink
+// or moved away, it sees nothing more, even after a new folder appears under the same name. So the
+// parent is watched too, for that one name only, and any change to the name restarts the watch.
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from '../../log.js';
+
+export interface FolderWatcherOptions {
+  dir: string;
+  /** Quiet time after the last event: editors and kubelet write in bursts. */
+  debounceMs: number;
+  /** Called once per burst of changes (and once when a restarted watch is ready). */
+  onChange: () => void;
+  logger: Logger;
+}
+
+export class FolderWatcher {
+  private parent?: FSWatcher;
+  private folder?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly opts: FolderWatcherOptions) {}
+
+  /** Resolves once both watches are ready. */
+  async start(): Promise<void> {
+    const { dir } = this.opts;
+    const parentDir = path.dirname(dir);
+    this.parent = watch(parentDir, { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== parentDir && p !== dir });
+    this.parent.on('all', (_event, p: string) => {
+      if (p === dir) this.restart();
+    });
+    this.parent.on('error', (err) => this.opts.logger.error({ err, dir: parentDir }, 'file watcher error'));
+    await ready(this.parent);
+    await this.watchFolder();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.restarting;
+    await Promise.all([this.parent?.close(), this.folder?.close()]);
+  }
+
+  /** Debounced onChange. */
+  schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.opts.onChange, this.opts.debounceMs);
+  }
+
+  private async watchFolder(): Promise<void> {
+    const { dir } = this.opts;
+    const folder = watch(dir, { ignoreInitial: true });
+    this.folder = folder;
+    folder.on('all', (event, p: string) => {
+      this.schedule();
+      if (event === 'unlinkDir' && p === dir) this.restart();
+    });
+    folder.on('error', (err) => this.opts.logger.error({ err, dir }, 'file watcher error'));
+    await ready(folder);
+  }
+
+  private restarting?: Promise<void>;
+  private restartAgain = false;
+
+  // One restart at a time; a change of the name during one restarts once more, so the last state wins.
+  // Files written while the new watch was starting raised no event: the change after it covers them.
+  private restart(): void {
+    if (this.restarting) {
+      this.restartAgain = true;
+      return;
+    }
+    this.restarting = (async () => {
+      do {
+        this.restartAgain = false;
+        await this.folder?.close();
+        if (!this.closed) await this.watchFolder();
+      } while (this.restartAgain && !this.closed);
+      this.restarting = undefined;
+      this.schedule();
+    })();
+  }
+}
+
+const ready = (w: FSWatcher) => new Promise<void>((resolve) => w.once('ready', () => resolve()));
