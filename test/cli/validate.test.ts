@@ -29,10 +29,11 @@ async function folder(name: string, files: Record<string, string | Buffer>): Pro
 }
 
 describe('ballast validate', () => {
-  it('counts the files dev mode counts: no dotfiles, no ~ backups (files or folders), no FIFO, whatever is in them', async () => {
-    const d = await folder('which', { 'web.yaml': pool('web'), 'web.yaml~': 'broken: [', 'old~/web.yaml': 'broken: [', '.web.yaml.swp': 'broken: [', 'notes.txt': 'x' });
+  it('counts the files dev mode counts (no dotfiles, no ~ backups, files or folders, no FIFO) and reads kind: List', async () => {
+    const list = `apiVersion: v1\nkind: List\nitems:\n- ${pool('api').replace(/\n(?=.)/g, '\n  ')}`;
+    const d = await folder('which', { 'web.yaml': pool('web'), 'list.yaml': list, 'web.yaml~': 'broken: [', 'old~/web.yaml': 'broken: [', '.web.yaml.swp': 'broken: [', 'notes.txt': 'x' });
     execFileSync('mkfifo', [path.join(d, 'pipe.yaml')]);
-    expect(await runBallast(['validate', '-f', d], { timeoutMs: 20_000 })).toEqual({ code: 0, stdout: '1 object valid\n', stderr: '' });
+    expect(await runBallast(['validate', '-f', d], { timeoutMs: 20_000 })).toEqual({ code: 0, stdout: '2 objects valid\n', stderr: '' });
     // Named on its own, a FIFO is an error, not a read that never ends.
     expect(await runBallast(['validate', '-f', path.join(d, 'pipe.yaml')], { timeoutMs: 20_000 })).toEqual({
       code: 1,

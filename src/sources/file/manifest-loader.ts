@@ -1,7 +1,7 @@
 // Parses manifest text (multi-document YAML, JSON, `kind: List`) into typed objects, one result per
 // document, with errors that name the file, the document and the field. Pure and bounded, so it can
 // run in a worker thread (manifest-parser.ts) and in the offline commands alike.
-import { isCollection, isScalar, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml';
+import { isCollection, isMap, isScalar, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml';
 import { DEFAULT_NAMESPACE } from '../../api/keys.js';
 import type { KubeObject } from '../../api/schema.js';
 import { classifyDocument, formatFieldErrors, parseObject, type FieldError } from '../../api/validate.js';
@@ -83,7 +83,7 @@ function chunksOf(text: string): { offset: number; text: string }[] {
   return starts.map((offset, i) => ({ offset, text: text.slice(offset, starts[i + 1]) }));
 }
 
-/** Whether a document is surely of a kind Ballast does not read, from its text alone (no parse). */
+/** Whether a document is surely of a kind Ballast does not read, from its text alone (no parse at all). */
 function surelySkipped(chunk: string): boolean {
   const body = chunk.startsWith('---') ? chunk.slice(chunk.indexOf('\n') + 1) : chunk;
   if (chunk.startsWith('---') && /^---[ \t]*[^ \t\r\n#]/.test(chunk)) return false; // `--- {…}`, `--- !tag`
@@ -91,8 +91,11 @@ function surelySkipped(chunk: string): boolean {
   const kinds = [...body.matchAll(KIND_LINE)];
   const versions = [...body.matchAll(API_VERSION_LINE)];
   if (kinds.length !== 1 || versions.length !== 1) return false;
-  return 'skip' in classifyDocument(versions[0][2], kinds[0][2]);
+  return skipped(versions[0][2], kinds[0][2]);
 }
+
+// `kind: List` (kubectl get -o yaml) is no kind of its own: its items are read.
+const skipped = (apiVersion: unknown, kind: unknown) => kind !== 'List' && 'skip' in classifyDocument(apiVersion, kind);
 
 /**
  * Duplicate keys, keys that are collections, and oversized mappings, in one pass. (The yaml package's
@@ -138,6 +141,10 @@ function rawDocuments(file: string, text: string): unknown[] {
     // logLevel 'error': the yaml package would print its warnings on stderr (process.emitWarning).
     for (const doc of parseAllDocuments(chunk.text, { uniqueKeys: false, prettyErrors: false, logLevel: 'error' }) as Document[]) {
       if (doc.errors.length > 0) throw yamlError(doc.errors[0], text, chunk.offset);
+      if (isMap(doc.contents) && skipped(doc.contents.get('apiVersion'), doc.contents.get('kind'))) {
+        out.push(undefined);
+        continue;
+      }
       checkMappings(doc, text, chunk.offset);
       out.push(doc.toJS({ maxAliasCount: 100 }));
     }
@@ -164,7 +171,7 @@ export function loadManifest(file: string, text: string): LoadedFile {
     const index = i + 1;
     if (raw === null || raw === undefined) return; // an empty document between `---` separators, or a skipped one
     const doc = raw as { apiVersion?: unknown; kind?: unknown };
-    if (typeof raw === 'object' && !Array.isArray(raw) && 'skip' in classifyDocument(doc.apiVersion, doc.kind)) return;
+    if (typeof raw === 'object' && !Array.isArray(raw) && skipped(doc.apiVersion, doc.kind)) return;
     const result = parseObject(raw);
     if (result.ok) {
       result.object.metadata.namespace ??= DEFAULT_NAMESPACE;
