@@ -25,7 +25,7 @@ export class FolderWatcher {
 
   /** Resolves once both watches are ready. */
   async start(): Promise<void> {
-    const { dir } = this.opts;
+    const dir = path.resolve(this.opts.dir); // chokidar reports the paths it was given; compare like with like
     const parentDir = path.dirname(dir);
     this.parent = watch(parentDir, { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== parentDir && p !== dir });
     this.parent.on('all', (_event, p: string) => {
@@ -51,7 +51,7 @@ export class FolderWatcher {
   }
 
   private async watchFolder(): Promise<void> {
-    const { dir } = this.opts;
+    const dir = path.resolve(this.opts.dir);
     const folder = watch(dir, { ignoreInitial: true });
     this.folder = folder;
     folder.on('all', (event, p: string) => {
