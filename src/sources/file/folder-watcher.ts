@@ -1,7 +1,9 @@
 // Watches a folder of files, debounced, and keeps watching when the folder itself changes hands.
 // chokidar watches the folder it found at start: once that folder is deleted, replaced by a symlink
 // or moved away, it sees nothing more, even after a new folder appears under the same name. So the
-// parent is watched too, for that one name only, and any change to the name restarts the watch.
+// parent is watched too (fs.watch, not recursive: chokidar there would also stat every sibling), for
+// that one name only, and any change to the name restarts the watch.
+import { watch as watchFs, type FSWatcher as FsWatcher } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../../log.js';
@@ -16,7 +18,7 @@ export interface FolderWatcherOptions {
 }
 
 export class FolderWatcher {
-  private parent?: FSWatcher;
+  private parent?: FsWatcher;
   private folder?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private closed = false;
@@ -25,14 +27,16 @@ export class FolderWatcher {
 
   /** Resolves once both watches are ready. */
   async start(): Promise<void> {
-    const dir = path.resolve(this.opts.dir); // chokidar reports the paths it was given; compare like with like
-    const parentDir = path.dirname(dir);
-    this.parent = watch(parentDir, { ignoreInitial: true, depth: 0, ignored: (p: string) => p !== parentDir && p !== dir });
-    this.parent.on('all', (_event, p: string) => {
-      if (p === dir) this.restart();
-    });
-    this.parent.on('error', (err) => this.opts.logger.error({ err, dir: parentDir }, 'file watcher error'));
-    await ready(this.parent);
+    const dir = path.resolve(this.opts.dir);
+    // inotify on the parent names each entry that changes; only our folder's name matters.
+    try {
+      this.parent = watchFs(path.dirname(dir), (_event, name) => {
+        if (name === path.basename(dir)) this.restart();
+      });
+      this.parent.on('error', (err) => this.opts.logger.error({ err, dir: path.dirname(dir) }, 'file watcher error'));
+    } catch (err) {
+      this.opts.logger.warn({ err, dir: path.dirname(dir) }, 'cannot watch the folder above the manifests; the folder itself appearing or being replaced is seen by the periodic re-read only');
+    }
     await this.watchFolder();
   }
 
@@ -40,7 +44,8 @@ export class FolderWatcher {
     this.closed = true;
     clearTimeout(this.timer);
     await this.restarting;
-    await Promise.all([this.parent?.close(), this.folder?.close()]);
+    this.parent?.close();
+    await this.folder?.close();
   }
 
   /** Debounced onChange. */
