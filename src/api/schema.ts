@@ -208,6 +208,7 @@ export const endpointSliceSchema = z.object({
         targetRef: z.looseObject({ kind: z.string().optional(), name: z.string().optional(), namespace: z.string().optional() }).nullish(),
       }),
     )
+    .max(1000) // the API server's limit; a 10,000-endpoint slice in a file took seconds to plan
     .nullish()
     .transform((e) => e ?? []),
   ports: z

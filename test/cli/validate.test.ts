@@ -97,15 +97,21 @@ describe('ballast validate', () => {
     expect(res.code).toBe(1);
   });
 
-  it('bounds what it reads: file size and document count', async () => {
+  it('bounds what it reads: file size, document count, endpoints in a slice', async () => {
     const big = path.join(dir, 'big.yaml');
     await writeFile(big, `${pool('web')}# ${'x'.repeat(3 * 1024 * 1024)}\n`);
     const many = path.join(dir, 'many.yaml');
     await writeFile(many, Array.from({ length: 1001 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c${i} }\n`).join('---\n'));
-    expect(await runBallast(['validate', '-f', big, '-f', many])).toEqual({
+    const slice = path.join(dir, 'slice.yaml');
+    const endpoints = Array.from({ length: 1001 }, (_, i) => `  - addresses: [10.0.${i >> 8}.${i & 255}]`).join('\n');
+    await writeFile(slice, `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: { name: web-1 }\naddressType: IPv4\nendpoints:\n${endpoints}\n`);
+    expect(await runBallast(['validate', '-f', big, '-f', many, '-f', slice])).toEqual({
       code: 1,
       stdout: '',
-      stderr: `${big}: is ${(await stat(big)).size} bytes; manifests are read up to 3145728 (3 MiB, the Kubernetes API server's request limit)\n${many}: has 1001 documents; at most 1000 are read from one file\n`,
+      stderr:
+        `${big}: is ${(await stat(big)).size} bytes; manifests are read up to 3145728 (3 MiB, the Kubernetes API server's request limit)\n` +
+        `${many}: has 1001 documents; at most 1000 are read from one file\n` +
+        `${slice}#1 endpoints: must have at most 1000 items (EndpointSlice default/web-1)\n`,
     });
   });
 });

@@ -139,6 +139,17 @@ describe('ballast dev', () => {
     await waitFor(() => refused(listen), 5000);
   });
 
+  it('serves a pool declared in two files from the first and names both files in an error', async () => {
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'a.yaml'), poolYaml('web', listen, [ports[0]]));
+    await writeFile(path.join(dir, 'b.yaml'), poolYaml('web', listen, [ports[1]]));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+    expect(logs.lines().filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
+      `${path.join(dir, 'b.yaml')}: BalancerPool default/web is already declared in ${path.join(dir, 'a.yaml')}; this one is ignored`,
+    ]);
+  });
+
   it('closes the listener of a pool whose file is deleted, reopens it when re-created, and moves a listener to a new port', async () => {
     const [a, moved] = [await freePort(), await freePort()];
     const file = path.join(dir, 'web.yaml');
