@@ -43,7 +43,8 @@ export class FolderWatcher {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.restarting;
+    clearTimeout(this.restartTimer);
+    await this.replacing;
     this.parent?.close();
     await this.folder?.close();
   }
@@ -67,25 +68,25 @@ export class FolderWatcher {
     await ready(folder);
   }
 
-  private restarting?: Promise<void>;
-  private restartAgain = false;
+  private restartTimer?: NodeJS.Timeout;
+  private replacing: Promise<void> = Promise.resolve();
 
-  // One restart at a time; a change of the name during one restarts once more, so the last state wins.
-  // Files written while the new watch was starting raised no event: the change after it covers them.
+  // Debounced too, and the old watch is closed only once the new one is ready: a chokidar watch closed
+  // while it was still following its folder being replaced (by a symlink) leaked an fs.watch handle,
+  // which kept the process from exiting. Files written before the new watch was in place raised no
+  // event: the change scheduled after it covers them.
   private restart(): void {
-    if (this.restarting) {
-      this.restartAgain = true;
-      return;
-    }
-    this.restarting = (async () => {
-      do {
-        this.restartAgain = false;
-        await this.folder?.close();
-        if (!this.closed) await this.watchFolder();
-      } while (this.restartAgain && !this.closed);
-      this.restarting = undefined;
-      this.schedule();
-    })();
+    if (this.closed) return;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.replacing = this.replacing.then(async () => {
+        if (this.closed) return;
+        const old = this.folder;
+        await this.watchFolder();
+        await old?.close();
+        this.schedule();
+      });
+    }, this.opts.debounceMs);
   }
 }
 
