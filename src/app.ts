@@ -13,6 +13,7 @@ import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
 import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
+import { ProxyWorkers } from './proxy/proxy-workers.js';
 
 export interface BallastOptions {
   logger: Logger;
@@ -21,6 +22,11 @@ export interface BallastOptions {
   actuators?: ManagedActuator[];
   /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
   proxy?: boolean;
+  /**
+   * Proxy worker processes (default 1: the proxy runs in this process). Above 1, node:cluster workers
+   * serve and this process keeps the control loop; the program must run runProxyWorker in a worker.
+   */
+  workers?: number;
   /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
   readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
@@ -41,7 +47,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy?: ProxyPools;
+  proxy?: ProxyPools | ProxyWorkers;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -54,7 +60,10 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
-  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
+  const onListenerClosed = () => manager.enqueueAll(reconciler.waitingForListener());
+  const workers = opts.workers ?? 1;
+  const proxy =
+    opts.proxy === false ? undefined : workers > 1 ? new ProxyWorkers({ count: workers, logger, registry, onListenerClosed }) : new ProxyPools({ logger, registry, onListenerClosed });
   const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
   const reconciler = new PoolReconciler(store, actuators, opts.observers ?? [], logger, {
     openListeners: () => proxy?.listeners() ?? new Map(),
@@ -67,20 +76,26 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     ? new AdminServer({
         address: opts.admin,
         allowedHosts: opts.adminAllowedHosts,
-        registry,
+        metrics: proxy instanceof ProxyWorkers ? { contentType: registry.contentType, metrics: () => proxy.metrics() } : registry,
         readiness: () =>
           readiness({
             stopping,
             ...manager.progress(),
-            listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
-            checks: opts.readyChecks?.map((c) => c()),
+            listeners: proxy?.listenerStates() ?? [],
+            checks: [...(proxy instanceof ProxyWorkers ? [proxy.readyCheck()] : []), ...(opts.readyChecks?.map((c) => c()) ?? [])],
           }),
-        pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
+        pools: async () => debugPools(reconciler.appliedPlans(), proxy instanceof ProxyWorkers ? await proxy.snapshot() : [{ pools: proxy?.snapshot() ?? {} }]),
       })
     : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
+  // Every worker gets the first plans: none serves an empty pool set while the others serve.
+  if (proxy instanceof ProxyWorkers) await proxy.started.catch(async (err: unknown) => {
+    await proxy.close();
+    await admin?.close();
+    throw err;
+  });
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 

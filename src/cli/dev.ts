@@ -11,11 +11,13 @@ export interface DevOptions {
   adminAllowedHosts?: string[];
   nginxOut?: string;
   shutdownDelaySeconds?: number;
+  /** Proxy worker processes (`--workers`); 1 serves in this process. */
+  workers?: number;
   logger: Logger;
 }
 
 /** `ballast dev`: the file source, the proxy, and optionally NGINX upstream files. */
-export async function runDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<number> {
+export async function runDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, workers, logger }: DevOptions): Promise<number> {
   const app = await startBallast({
     logger,
     admin,
@@ -23,6 +25,7 @@ export async function runDev({ manifests, admin, adminAllowedHosts, nginxOut, sh
     sources: [new FileSource({ dir: path.resolve(manifests), logger })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
     shutdown: { acceptDelayMs: shutdownDelaySeconds * 1000, graceMs: 10_000 },
+    workers,
   });
   return runUntilSignal(app.stop, logger);
 }
