@@ -90,12 +90,14 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
-  // Every worker gets the first plans: none serves an empty pool set while the others serve.
-  if (proxy instanceof ProxyWorkers) await proxy.started.catch(async (err: unknown) => {
-    await proxy.close();
-    await admin?.close();
-    throw err;
-  });
+  // Every worker runs before the first reconcile, so the first plans reach all of them.
+  if (proxy instanceof ProxyWorkers) {
+    await proxy.start().catch(async (err: unknown) => {
+      await proxy.close();
+      await admin?.close();
+      throw err;
+    });
+  }
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');
 

@@ -97,8 +97,6 @@ export class ProxyWorkers implements Actuator {
   #stopping = false;
   #startedAll = false;
   #shutdown?: Promise<void>;
-  /** Settles when every worker has started once; a worker that dies before that fails the start. */
-  readonly started: Promise<void>;
   #startedOnce!: { resolve: () => void; reject: (e: Error) => void };
 
   constructor(options: ProxyWorkersOptions) {
@@ -106,7 +104,6 @@ export class ProxyWorkers implements Actuator {
     this.#registry = options.registry;
     this.#onListenerClosed = options.onListenerClosed ?? (() => {});
     this.#restartDelayMs = options.restartDelayMs ?? 100;
-    this.started = new Promise((resolve, reject) => (this.#startedOnce = { resolve, reject }));
     // See docs/adr/0001-proxy-engine.md, "Workers": the kernel spreads connections with no per-connection
     // work in the primary. NODE_CLUSTER_SCHED_POLICY=rr (Node's own variable) chooses round robin.
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -120,7 +117,13 @@ export class ProxyWorkers implements Actuator {
       restarts: 0,
       forkedAt: 0,
     }));
+  }
+
+  /** Forks the workers; resolves when every one has started, rejects when one dies before that. */
+  start(): Promise<void> {
+    const started = new Promise<void>((resolve, reject) => (this.#startedOnce = { resolve, reject }));
     for (const slot of this.#slots) this.#fork(slot);
+    return started;
   }
 
   #fork(slot: Slot): void {
