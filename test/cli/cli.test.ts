@@ -105,6 +105,8 @@ describe('a mistake on the command line gets one line that says what to do, and 
     [['dev', '--admin', '127.0.0.1:99999'], '--admin "127.0.0.1:99999": port must be <= 65535; use HOST:PORT such as 127.0.0.1:9901 (port 0 picks a free one)'],
     [['dev', '--log-level', 'loud'], '--log-level "loud" is not a log level; use one of trace, debug, info, warn, error, fatal, silent'],
     [['dev', '--manifests', 'package.json'], '--manifests package.json: is a file, not a folder; pass the folder that holds the manifests'],
+    [['dev', '--workers', '0'], '--workers "0" is not a number of workers from 1 to 1024, or auto'],
+    [['controller', '--workers', 'many'], '--workers "many" is not a number of workers from 1 to 1024, or auto'],
     [['controller', '--leader-elect=maybe'], '--leader-elect "maybe" is not true or false; use --leader-elect=true or --leader-elect=false'],
     [['controller', '--resync-period', 'soon'], '--resync-period "soon" is not a number >= 0'],
     [['controller', '--pool', 'web'], '--pool needs --namespace: a sidecar balances one pool of one namespace'],
