@@ -5,7 +5,8 @@
 // has: it stops sending while the server stalls, so the stall hides from its percentiles).
 // Requests go out on `connections` keep-alive connections, one in flight on each; a due request
 // waits for a free connection, and that wait is part of its latency. Debian 12 has no wrk2, and
-// npm's autocannon paces per connection after each response (closed loop), hence this file.
+// npm's autocannon rate-limits with a per-second budget per connection, sending each request after
+// the previous response on it (a closed loop), hence this file.
 //
 // As a child process (so it can be pinned next to wrk and be measured alike):
 //   node --import tsx bench/lib/constant-rate.ts --url URL --rate N --duration S [--warmup S] [--connections C]
