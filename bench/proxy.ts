@@ -419,7 +419,10 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     const modeRows = rows.filter((r) => r.mode === mode);
     md.push(rowsTable(modeRows, pl));
     const close = closenessTable(modeRows);
-    if (close) md.push(`\nHow close Ballast is (${mode}): NGINX and HAProxy, and the Node floors, which do less than a proxy must (no balancing, retries, health or metrics), so no Node proxy can beat them.\n\n${close}`);
+    if (close)
+      md.push(
+        `\nHow close Ballast is (${mode}), to NGINX and HAProxy and to the Node floors. The floors do less than a proxy must (no balancing, retries, health, limits or metrics): the bare server (no upstream at all) and the byte pipe (no HTTP parsing) bound what any Node proxy can reach; the minimal undici Pool proxy is the plain Node proxy on the same client library (its \`request()\` API and a stream pipe, where Ballast drives undici's \`dispatch\`).\n\n${close}`,
+      );
   }
   if (steady) {
     md.push(
