@@ -12,6 +12,7 @@
 //   node --import tsx bench/lib/constant-rate.ts --url URL --rate N --duration S [--warmup S] [--connections C]
 // prints one JSON line, a ConstantRateResult.
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ROOT } from './ballast.js';
@@ -49,6 +50,24 @@ export interface ConstantRateResult {
   sendLagP50Ms: number;
   sendLagP99Ms: number;
 }
+
+/** The ticker thread: sleeps until the due time the main thread set, posts, waits for the next one. */
+const TICKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const seq = new Int32Array(workerData, 0, 2);
+const dueAt = new Float64Array(workerData, 8, 1);
+for (;;) {
+  const s = Atomics.load(seq, 0);
+  if (Atomics.load(seq, 1)) break;
+  const wait = dueAt[0] - (performance.timeOrigin + performance.now());
+  if (wait > 0) {
+    Atomics.wait(seq, 0, s, wait === Infinity ? undefined : wait);
+    continue;
+  }
+  parentPort.postMessage(0);
+  Atomics.wait(seq, 0, s); // until the main thread has pumped and set the next due time
+}
+`;
 
 /** Where one HTTP/1.1 response ends in `buf`: the index after it, or -1 when it is not complete yet. */
 export function responseEnd(buf: Buffer): { end: number; status: number; close: boolean } | undefined {
@@ -122,7 +141,6 @@ export function generate(o: Omit<ConstantRateOptions, 'cpu'>, graceMs = 2000): P
   let done: (r: ConstantRateResult) => void = () => {};
   let failed: (e: Error) => void = () => {};
   let timer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
   let finished = false;
 
   const due = (k: number) => t0 + k * period;
@@ -131,7 +149,10 @@ export function generate(o: Omit<ConstantRateOptions, 'cpu'>, graceMs = 2000): P
     if (finished) return;
     finished = true;
     if (timer) clearTimeout(timer);
-    if (immediate) clearImmediate(immediate);
+    Atomics.store(seq, 1, 1);
+    Atomics.add(seq, 0, 1);
+    Atomics.notify(seq, 0);
+    void ticker.terminate();
     for (const c of all) c.socket.destroy();
     const sorted = Float64Array.from(latency).sort();
     const lagSorted = Float64Array.from(lag.filter(Number.isFinite)).sort();
@@ -161,23 +182,25 @@ export function generate(o: Omit<ConstantRateOptions, 'cpu'>, graceMs = 2000): P
     c.socket.write(request);
   };
 
-  // Wake up when the next request falls due. Between responses the event loop only wakes for a
-  // timer, at 1 ms granularity; when nothing is in flight (no response will wake it sooner) and the
-  // next request is due within 1 ms, spin on setImmediate instead: that costs CPU only while the
-  // servers have nothing of ours to do.
+  // Wake up when the next request falls due. Node's timers have 1 ms granularity, far coarser than
+  // the gaps between requests (0.1 ms at 10k req/s), and spinning on setImmediate would take the
+  // core from the backend beside it. So a ticker thread sleeps until the due time (Atomics.wait
+  // takes fractional milliseconds) and then posts a message, which wakes this event loop; every
+  // pump() tells it the next due time. Responses wake the loop too, and pump() on each.
+  const shared = new SharedArrayBuffer(16);
+  const seq = new Int32Array(shared, 0, 2); // [0]: bumped on every new due time; [1]: stop
+  const dueAt = new Float64Array(shared, 8, 1); // absolute (timeOrigin-based) ms
+  const ticker = new Worker(TICKER, { eval: true, workerData: shared });
+  ticker.on('message', () => pump());
   const arm = () => {
-    if (timer) clearTimeout(timer);
-    if (immediate) clearImmediate(immediate);
-    timer = immediate = undefined;
     if (finished) return;
     if (next >= total) {
       if (inFlight === 0 && qHead === queue.length) finish();
-      else timer = setTimeout(finish, Math.max(0, due(total) + graceMs - performance.now()));
-      return;
-    }
-    const wait = due(next) - performance.now();
-    if (inFlight === 0 && wait < 1) immediate = setImmediate(pump);
-    else timer = setTimeout(pump, Math.max(1, Math.floor(wait)));
+      else if (!timer) timer = setTimeout(finish, Math.max(0, due(total) + graceMs - performance.now()));
+      dueAt[0] = Infinity;
+    } else dueAt[0] = performance.timeOrigin + due(next);
+    Atomics.add(seq, 0, 1);
+    Atomics.notify(seq, 0);
   };
 
   function pump() {
@@ -245,6 +268,7 @@ export function generate(o: Omit<ConstantRateOptions, 'cpu'>, graceMs = 2000): P
     done = resolve;
     failed = (e) => {
       finished = true;
+      void ticker.terminate();
       for (const c of all) c.socket.destroy();
       reject(e);
     };
