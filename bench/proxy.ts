@@ -70,6 +70,7 @@ export interface SteadyRow {
   rate: number;
   result: ConstantRateResult;
   cpuUsPerReq?: number;
+  cores: CoreUse[];
   refused?: string;
   disturbed?: string;
 }
@@ -154,7 +155,7 @@ async function measureSteady(target: TargetName, running: Running, backendPids: 
   const w = window.stop();
   // The window spans the warm-up too: CPU per request over every request sent in it.
   const j = judge(w, o.pl, Math.round((o.durationS + o.warmupS) * rate), target !== 'direct');
-  return { target, percent, rate, result, cpuUsPerReq: j.cpuUsPerReq, refused: j.refused, disturbed: j.disturbed };
+  return { target, percent, rate, result, cpuUsPerReq: j.cpuUsPerReq, cores: j.cores, refused: j.refused, disturbed: j.disturbed };
 }
 
 function median(values: number[]): number {
@@ -333,10 +334,12 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   let steady: Steady | undefined;
   let profile: ProfileSummary | undefined;
   const m = { connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, pl };
+  // Every measurement (each round); the tables show medians over rounds.
+  const samples: Row[] = [];
+  const steadySamples: SteadyRow[] = [];
   try {
     // Rounds interleave the targets (a slow minute on a shared machine hits every target alike);
     // each (target, mode) reports the median of its rounds.
-    const samples: Row[] = [];
     for (let round = 1; round <= o.rounds; round++) {
       for (const name of o.targets) {
         log(`proxy: ${name}${o.rounds > 1 ? ` (round ${round}/${o.rounds})` : ''}`);
@@ -365,11 +368,12 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
       log('proxy: latency at fixed rates (constant-rate generator)');
       const targets = STEADY_TARGETS.filter((t) => t === 'ballast' || o.targets.includes(t));
       const points = STEADY_PERCENTS.map((percent) => ({ percent, rate: Math.round((peak.rps * percent) / 100) }));
-      const steadySamples: SteadyRow[] = [];
       for (let round = 1; round <= o.rounds; round++) {
         for (const name of targets) {
           const running = await startTarget(name, [backendPort], pl.proxy);
           try {
+            // Warm up at full load first, as before the wrk runs: a fresh Node process is slow for its first seconds (JIT).
+            await wrk({ url: running.url, connections: o.connections, durationS: Math.max(1, o.warmupS), cpu: pl.loadgen });
             for (const { percent, rate } of points) {
               const row = await measureSteady(name, running, backendPids, percent, rate, m);
               log(`  ${name} at ${percent}% (${fmtInt(rate)} req/s): p50 ${fmtMs(row.result.p50Ms, 3)} p99 ${fmtMs(row.result.p99Ms, 3)} p99.9 ${fmtMs(row.result.p999Ms, 3)} ms, lag p99 ${fmtMs(row.result.sendLagP99Ms, 3)} ms${row.disturbed ? ` (disturbed: ${row.disturbed})` : ''}`);
@@ -397,8 +401,10 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     pinSelf(undefined);
   }
 
-  const all = [...rows, ...(steady?.rows ?? [])];
+  const all = [...samples, ...steadySamples];
   const clean = all.every((r) => !r.disturbed);
+  const worst = (f: (c: CoreUse) => number) => Math.max(0, ...[...samples, ...steadySamples].flatMap((r) => r.cores).map(f));
+  const spread = `largest share of a pinned core taken by other work ${pctOf(worst((c) => c.others))}, largest steal ${pctOf(worst((c) => c.steal))}`;
   const refusals = all.filter((r) => r.refused);
   const backend = o.backend === 'nginx' ? 'NGINX `return 200 "Handled by server on port N\\n"`, 1 worker' : 'minimal node:http server, fixed body';
   const md: string[] = [];
@@ -411,8 +417,8 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   if (refusals.length) md.push(`\n> **Refused CPU figures:** ${refusals.map((r) => `${TARGET_LABEL[r.target]}: ${r.refused}`).join('; ')}.`);
   md.push(
     clean
-      ? `\n**Clean run:** no measurement had other work above ${pctOf(OTHERS_LIMIT)} of a pinned core or steal above ${pctOf(STEAL_LIMIT)}.`
-      : `\n> **Not a clean run:** other work took CPU on the pinned cores during ${all.filter((r) => r.disturbed).length} of ${all.length} measurements (⚠). Throughput and latency are not honest figures on such a run; CPU per request moves less, but compare it with care too.`,
+      ? `\n**Clean run:** no measurement had other work above ${pctOf(OTHERS_LIMIT)} of a pinned core or steal above ${pctOf(STEAL_LIMIT)} (${spread}).`
+      : `\n> **Not a clean run:** other work took CPU on the pinned cores during ${all.filter((r) => r.disturbed).length} of ${all.length} measurements (⚠; ${spread}). Throughput and latency are not honest figures on such a run; CPU per request moves less, but compare it with care too.`,
   );
   for (const mode of ['keep-alive', 'close'] as const) {
     md.push(`\n**${mode === 'keep-alive' ? 'Keep-alive' : 'New connection per request (`-H "Connection: close"`)'}**\n`);

@@ -57,7 +57,8 @@ export function cpuWindow(parties: Party[]): { stop(): CpuWindow } {
         cores: cores.map((cpu) => {
           const ours = all.reduce((s, p, i) => s + (p.cpu === cpu ? s1[i] - s0[i] : 0), 0) / wallS;
           const busy = d(cpu, 'busy');
-          return { cpu, busy, ours, others: Math.max(0, busy - ours), steal: d(cpu, 'steal') };
+          // Tick rounding can put either a little over the other or over one core.
+          return { cpu, busy, ours, others: Math.min(1, Math.max(0, busy - ours)), steal: d(cpu, 'steal') };
         }),
       };
     },
