@@ -1,5 +1,7 @@
-// Benchmark 1: proxy throughput, latency and CPU per request, Ballast against its peers, one run,
-// one backend, one load generator (wrk -t1 -c32 --latency), keep-alive and Connection: close.
+// Benchmark 1: proxy throughput, latency and CPU per request, Ballast against its peers and the
+// Node floors, one run, one backend, one load generator (wrk -t1 -c32 --latency), keep-alive and
+// Connection: close; every CPU figure checked against its pinned core's busy time. Then latency at
+// fixed rates (25/50/75% of Ballast's peak) from the constant-rate generator.
 //   npx tsx bench/proxy.ts [--duration 4] [--backend nginx|node] [--no-profile]
 import { readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,9 @@ import { ROOT } from './lib/ballast.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { freePort, get, waitForHttp } from './lib/http.js';
 import { startNginxBackend } from './lib/nginx.js';
-import { cpuBusy, placement, start, stopAll, treeCpuSeconds, type Placement } from './lib/proc.js';
+import { constantRate, type ConstantRateResult } from './lib/constant-rate.js';
+import { cpuWindow, disturbed, impossible, OTHERS_LIMIT, STEAL_LIMIT, type CoreUse, type CpuWindow, type Party } from './lib/cpu-window.js';
+import { cpuSecondsOf, pinSelf, placement, reapedChildrenCpuSeconds, start, stopAll, type Placement } from './lib/proc.js';
 import { fmtInt, fmtMs, fmtRatio, table } from './lib/table.js';
 import { startBallastPool, startTarget, TARGET_LABEL, type Running, type TargetName } from './lib/targets.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
@@ -27,7 +31,11 @@ export interface ProxyBenchOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_TARGETS: TargetName[] = ['direct', 'nginx', 'ballast', 'http-proxy-ka', 'http-proxy', 'seed-lb'];
+export const DEFAULT_TARGETS: TargetName[] = ['direct', 'nginx', 'haproxy', 'ballast', 'node-bare', 'undici-pool', 'net-pipe', 'http-proxy-ka', 'http-proxy', 'seed-lb'];
+
+/** Measured at fixed rates, side by side (direct: what the generator, backend and machine add alone). */
+export const STEADY_TARGETS: TargetName[] = ['direct', 'ballast', 'nginx'];
+export const STEADY_PERCENTS = [25, 50, 75];
 
 export type Mode = 'keep-alive' | 'close';
 
@@ -35,26 +43,44 @@ export interface Row {
   target: TargetName;
   mode: Mode;
   connections: number;
-  thinkMs?: number;
   rps: number;
   p50Ms: number;
   p99Ms: number;
   requests: number;
   errors: number;
-  /** Proxy process CPU time per request (µs); undefined for direct. */
+  /** Proxy process CPU time per request (µs); undefined for direct, and when refused. */
   cpuUsPerReq?: number;
   backendCpuUsPerReq: number;
-  /** Busy share of each CPU during the run (0..1). */
-  busy: number[];
+  /** The proxy's CPU-seconds per second (from /proc/PID/stat of its processes). */
+  proxyCores: number;
+  /** Each pinned core during the run (from /proc/stat): busy, ours, others, steal. */
+  cores: CoreUse[];
+  /** Why the proxy's CPU figure cannot be right (above one core, or above its core's busy time). */
+  refused?: string;
+  /** Other work on a pinned core during the run, when above the limits. */
+  disturbed?: string;
   /** With several rounds: each round's figures (the row holds their medians). */
   rounds?: { rps: number; p50Ms: number; p99Ms: number; cpuUsPerReq?: number }[];
 }
 
-export interface HalfLoad {
-  /** Ballast's keep-alive peak that "half" refers to. */
+/** One target at one fixed rate (constant-rate generator). */
+export interface SteadyRow {
+  target: TargetName;
+  percent: number;
+  rate: number;
+  result: ConstantRateResult;
+  cpuUsPerReq?: number;
+  cores: CoreUse[];
+  refused?: string;
+  disturbed?: string;
+}
+
+export interface Steady {
+  /** Ballast's keep-alive peak (req/s) the percentages refer to. */
   peakRps: number;
-  fewer: { connections: number; rows: Row[] };
-  paced: { connections: number; thinkMs: number; rows: Row[] };
+  connections: number;
+  durationS: number;
+  rows: SteadyRow[];
 }
 
 export interface ProxyBenchResult {
@@ -62,7 +88,9 @@ export interface ProxyBenchResult {
   backend: string;
   options: Omit<ProxyBenchOptions, 'log'>;
   rows: Row[];
-  halfLoad?: HalfLoad;
+  steady?: Steady;
+  /** Every measurement window was free of other work on the pinned cores. */
+  clean: boolean;
   idleRssBytes?: number;
   profile?: ProfileSummary;
   markdown: string;
@@ -70,41 +98,64 @@ export interface ProxyBenchResult {
 
 const HEADERS: Record<Mode, string[]> = { 'keep-alive': [], close: ['Connection: close'] };
 
-async function measure(
-  target: TargetName,
-  running: Running,
-  backendPids: () => number[],
-  mode: Mode,
-  o: { connections: number; durationS: number; warmupS: number; thinkMs?: number; cpu?: number },
-): Promise<Row> {
+/** The parties of one measurement: the proxy, the backend, the load generator and this process, each on its core. */
+function parties(proxyPids: number[], backendPids: number[], pl: Placement): Party[] {
+  return [
+    { name: 'proxy', cpu: pl.proxy, seconds: () => cpuSecondsOf(proxyPids) },
+    { name: 'backend', cpu: pl.backend, seconds: () => cpuSecondsOf(backendPids) },
+    // wrk and the constant-rate generator are children that exit at the end of their run.
+    { name: 'load generator', cpu: pl.loadgen, seconds: reapedChildrenCpuSeconds },
+    {
+      name: 'harness',
+      cpu: pl.loadgen,
+      seconds: () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+    },
+  ];
+}
+
+function judge(w: CpuWindow, pl: Placement, requests: number, hasProxy: boolean) {
+  const refused = hasProxy && pl.proxy !== undefined ? impossible(w, 'proxy', pl.proxy) : undefined;
+  return {
+    cpuUsPerReq: !hasProxy || refused ? undefined : (w.seconds.proxy * 1e6) / requests,
+    backendCpuUsPerReq: (w.seconds.backend * 1e6) / requests,
+    proxyCores: w.seconds.proxy / w.wallS,
+    cores: w.cores,
+    refused,
+    disturbed: disturbed(w),
+  };
+}
+
+async function measure(target: TargetName, running: Running, backendPids: () => number[], mode: Mode, o: { connections: number; durationS: number; warmupS: number; pl: Placement }): Promise<Row> {
   const probe = await get(running.url, { fresh: true });
   if (probe.status !== 200 || !probe.body.includes('Handled by server')) throw new Error(`${target}: ${running.url} answered ${probe.status} ${probe.body.slice(0, 200)}`);
-  const base = { url: running.url, connections: o.connections, headers: HEADERS[mode], cpu: o.cpu, thinkMs: o.thinkMs };
+  const base = { url: running.url, connections: o.connections, headers: HEADERS[mode], cpu: o.pl.loadgen };
   if (o.warmupS > 0) await wrk({ ...base, durationS: o.warmupS });
-  const cpu0 = running.pids().reduce((s, p) => s + treeCpuSeconds(p), 0);
-  const bcpu0 = backendPids().reduce((s, p) => s + treeCpuSeconds(p), 0);
-  const busy0 = cpuBusy();
-  const t0 = performance.now();
+  const window = cpuWindow(parties(running.pids(), backendPids(), o.pl));
   const r: WrkResult = await wrk({ ...base, durationS: o.durationS });
-  const wall = (performance.now() - t0) / 1000;
-  const busy1 = cpuBusy();
-  const cpu1 = running.pids().reduce((s, p) => s + treeCpuSeconds(p), 0);
-  const bcpu1 = backendPids().reduce((s, p) => s + treeCpuSeconds(p), 0);
-  const hz = 100; // /proc/stat counts USER_HZ ticks
+  const w = window.stop();
   return {
     target,
     mode,
     connections: o.connections,
-    thinkMs: o.thinkMs,
     rps: r.rps,
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
     requests: r.requests,
     errors: r.non2xx + r.socketErrors,
-    cpuUsPerReq: target === 'direct' ? undefined : ((cpu1 - cpu0) * 1e6) / r.requests,
-    backendCpuUsPerReq: ((bcpu1 - bcpu0) * 1e6) / r.requests,
-    busy: busy1.map((b, i) => (b - busy0[i]) / hz / wall),
+    ...judge(w, o.pl, r.requests, target !== 'direct'),
   };
+}
+
+async function measureSteady(target: TargetName, running: Running, backendPids: () => number[], percent: number, rate: number, o: { connections: number; durationS: number; warmupS: number; pl: Placement }): Promise<SteadyRow> {
+  const window = cpuWindow(parties(running.pids(), backendPids(), o.pl));
+  const result = await constantRate({ url: running.url, rate, durationS: o.durationS, warmupS: o.warmupS, connections: o.connections, cpu: o.pl.loadgen });
+  const w = window.stop();
+  // The window spans the warm-up too: CPU per request over every request sent in it.
+  const j = judge(w, o.pl, Math.round((o.durationS + o.warmupS) * rate), target !== 'direct');
+  return { target, percent, rate, result, cpuUsPerReq: j.cpuUsPerReq, cores: j.cores, refused: j.refused, disturbed: j.disturbed };
 }
 
 function median(values: number[]): number {
@@ -118,6 +169,8 @@ function medianRow(rs: Row[]): Row {
     const v = rs.map(f).filter((x): x is number => x !== undefined);
     return v.length ? median(v) : undefined;
   };
+  const refused = rs.find((r) => r.refused)?.refused;
+  const dist = rs.filter((r) => r.disturbed);
   return {
     ...rs[0],
     rps: m((r) => r.rps)!,
@@ -125,52 +178,113 @@ function medianRow(rs: Row[]): Row {
     p99Ms: m((r) => r.p99Ms)!,
     requests: m((r) => r.requests)!,
     errors: rs.reduce((s, r) => s + r.errors, 0),
-    cpuUsPerReq: m((r) => r.cpuUsPerReq),
+    // One impossible round means the accounting is wrong: the row's CPU figure is refused.
+    cpuUsPerReq: refused ? undefined : m((r) => r.cpuUsPerReq),
     backendCpuUsPerReq: m((r) => r.backendCpuUsPerReq)!,
-    busy: rs[0].busy.map((_, i) => median(rs.map((r) => r.busy[i]))),
+    proxyCores: m((r) => r.proxyCores)!,
+    cores: rs[0].cores.map((c, i) => ({
+      cpu: c.cpu,
+      busy: median(rs.map((r) => r.cores[i].busy)),
+      ours: median(rs.map((r) => r.cores[i].ours)),
+      others: median(rs.map((r) => r.cores[i].others)),
+      steal: median(rs.map((r) => r.cores[i].steal)),
+    })),
+    refused,
+    disturbed: dist.length ? `${dist.length} of ${rs.length} rounds (${dist[0].disturbed})` : undefined,
     rounds: rs.map((r) => ({ rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerReq: r.cpuUsPerReq })),
   };
 }
 
-function rowsTable(rows: Row[]): string {
+function medianSteady(rs: SteadyRow[]): SteadyRow {
+  if (rs.length === 1) return rs[0];
+  const m = (f: (r: ConstantRateResult) => number) => median(rs.map((r) => f(r.result)));
+  const refused = rs.find((r) => r.refused)?.refused;
+  const dist = rs.filter((r) => r.disturbed);
+  const cpu = rs.map((r) => r.cpuUsPerReq).filter((x): x is number => x !== undefined);
+  return {
+    ...rs[0],
+    result: {
+      ...rs[0].result,
+      scheduled: m((r) => r.scheduled),
+      completed: m((r) => r.completed),
+      errors: rs.reduce((s, r) => s + r.result.errors, 0),
+      unfinished: rs.reduce((s, r) => s + r.result.unfinished, 0),
+      achievedRps: m((r) => r.achievedRps),
+      p50Ms: m((r) => r.p50Ms),
+      p90Ms: m((r) => r.p90Ms),
+      p99Ms: m((r) => r.p99Ms),
+      p999Ms: m((r) => r.p999Ms),
+      maxMs: Math.max(...rs.map((r) => r.result.maxMs)),
+      sendLagP50Ms: m((r) => r.sendLagP50Ms),
+      sendLagP99Ms: m((r) => r.sendLagP99Ms),
+    },
+    cpuUsPerReq: refused || cpu.length === 0 ? undefined : median(cpu),
+    refused,
+    disturbed: dist.length ? `${dist.length} of ${rs.length} rounds (${dist[0].disturbed})` : undefined,
+  };
+}
+
+const pctOf = (x: number) => `${Math.round(x * 100)}%`;
+
+function rowsTable(rows: Row[], pl: Placement): string {
   const by = (t: TargetName) => rows.find((r) => r.target === t);
   const ng = by('nginx');
-  const di = by('direct');
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
+  const core = (r: Row, cpu: number | undefined) => r.cores.find((c) => c.cpu === cpu);
   return table(
-    ['target', 'req/s', '× NGINX', '× direct', 'p50 ms', 'p50 × NGINX', 'p99 ms', 'p99 × NGINX', 'p99 × direct', 'proxy CPU µs/req', 'CPU × NGINX', 'backend CPU µs/req', 'CPU busy', 'errors'],
+    ['target', 'req/s', '× NGINX', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'CPU × NGINX', 'proxy CPU-s/s', `CPU ${pl.proxy ?? '–'} busy`, 'others on pinned CPUs', 'backend CPU µs/req', 'errors'],
     rows.map((r) => [
-      TARGET_LABEL[r.target],
+      TARGET_LABEL[r.target] + (r.disturbed ? ' ⚠' : ''),
       fmtInt(r.rps),
       fmtRatio(ratio(r.rps, ng?.rps)),
-      fmtRatio(ratio(r.rps, di?.rps)),
       fmtMs(r.p50Ms),
-      fmtRatio(ratio(r.p50Ms, ng?.p50Ms)),
       fmtMs(r.p99Ms),
-      fmtRatio(ratio(r.p99Ms, ng?.p99Ms)),
-      fmtRatio(ratio(r.p99Ms, di?.p99Ms)),
-      r.cpuUsPerReq === undefined ? '–' : fmtMs(r.cpuUsPerReq, 1),
+      r.target === 'direct' ? '–' : r.refused ? '**refused**' : fmtMs(r.cpuUsPerReq, 1),
       fmtRatio(ratio(r.cpuUsPerReq, ng?.cpuUsPerReq)),
+      r.target === 'direct' ? '–' : r.proxyCores.toFixed(2),
+      core(r, pl.proxy) ? core(r, pl.proxy)!.busy.toFixed(2) : '–',
+      r.cores.map((c) => `${pctOf(c.others)}`).join(' / '),
       fmtMs(r.backendCpuUsPerReq, 1),
-      r.busy.map((b) => `${Math.round(b * 100)}%`).join('/'),
       String(r.errors),
     ]),
   );
 }
 
-function halfTable(rows: Row[]): string {
-  const di = rows.find((r) => r.target === 'direct');
+/** Ballast set against each reference in the same run: how far from NGINX, HAProxy and what Node itself can do. */
+function closenessTable(rows: Row[]): string | undefined {
+  const b = rows.find((r) => r.target === 'ballast');
+  if (!b) return undefined;
+  const refs = rows.filter((r) => r.target !== 'ballast' && r.target !== 'direct' && ['nginx', 'haproxy', 'node-bare', 'undici-pool', 'net-pipe'].includes(r.target));
+  if (refs.length === 0) return undefined;
+  const ratio = (a: number | undefined, c: number | undefined) => (a === undefined || c === undefined || c === 0 ? undefined : a / c);
   return table(
-    ['target', 'connections', 'think ms', 'req/s', 'p50 ms', 'p99 ms', 'p99 added over direct, ms'],
-    rows.map((r) => [
-      TARGET_LABEL[r.target],
-      String(r.connections),
-      r.thinkMs === undefined ? '–' : fmtMs(r.thinkMs, 2),
-      fmtInt(r.rps),
-      fmtMs(r.p50Ms, 3),
-      fmtMs(r.p99Ms, 3),
-      r.target === 'direct' || !di ? '–' : fmtMs(r.p99Ms - di.p99Ms, 3),
-    ]),
+    ['Ballast against', 'its req/s', 'Ballast req/s ÷ its', 'its CPU µs/req', 'Ballast CPU/req ÷ its'],
+    refs.map((r) => [TARGET_LABEL[r.target], fmtInt(r.rps), fmtRatio(ratio(b.rps, r.rps)), fmtMs(r.cpuUsPerReq, 1), fmtRatio(ratio(b.cpuUsPerReq, r.cpuUsPerReq))]),
+  );
+}
+
+function steadyTable(s: Steady): string {
+  const direct = (p: number) => s.rows.find((r) => r.target === 'direct' && r.percent === p);
+  const ms = (v: number) => (Number.isFinite(v) ? fmtMs(v, 3) : '∞');
+  return table(
+    ['rate', 'target', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 added over direct, ms', 'generator send lag p99 ms', 'proxy CPU µs/req', 'errors + unanswered'],
+    s.rows.map((r) => {
+      const d = direct(r.percent);
+      return [
+        `${r.percent}% (${fmtInt(r.rate)} req/s)`,
+        TARGET_LABEL[r.target] + (r.disturbed ? ' ⚠' : ''),
+        fmtInt(r.result.achievedRps),
+        ms(r.result.p50Ms),
+        ms(r.result.p99Ms),
+        ms(r.result.p999Ms),
+        ms(r.result.maxMs),
+        r.target === 'direct' || !d ? '–' : ms(r.result.p99Ms - d.result.p99Ms),
+        ms(r.result.sendLagP99Ms),
+        r.target === 'direct' ? '–' : r.refused ? '**refused**' : fmtMs(r.cpuUsPerReq, 1),
+        String(r.result.errors + r.result.unfinished),
+      ];
+    }),
+    2,
   );
 }
 
@@ -200,6 +314,8 @@ async function profileBallast(backendPorts: number[], pl: Placement, o: ProxyBen
 export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchResult> {
   const log = o.log ?? (() => {});
   const pl = placement();
+  // This process runs beside wrk, never on the proxy's core; children inherit it until pinned.
+  pinSelf(pl.loadgen);
   const backendPort = await freePort();
   let backendPids: () => number[];
   let stopBackend: () => Promise<void>;
@@ -215,13 +331,15 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   }
   const rows: Row[] = [];
   let idleRssBytes: number | undefined;
-  let halfLoad: HalfLoad | undefined;
+  let steady: Steady | undefined;
   let profile: ProfileSummary | undefined;
-  const cpu = pl.loadgen;
+  const m = { connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, pl };
+  // Every measurement (each round); the tables show medians over rounds.
+  const samples: Row[] = [];
+  const steadySamples: SteadyRow[] = [];
   try {
     // Rounds interleave the targets (a slow minute on a shared machine hits every target alike);
     // each (target, mode) reports the median of its rounds.
-    const samples: Row[] = [];
     for (let round = 1; round <= o.rounds; round++) {
       for (const name of o.targets) {
         log(`proxy: ${name}${o.rounds > 1 ? ` (round ${round}/${o.rounds})` : ''}`);
@@ -232,8 +350,10 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
             idleRssBytes = Math.min(idleRssBytes ?? Infinity, running.idle.rssBytes);
           }
           for (const mode of ['keep-alive', 'close'] as const) {
-            const row = await measure(name, running, backendPids, mode, { connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, cpu });
-            log(`  ${mode}: ${fmtInt(row.rps)} req/s p50 ${fmtMs(row.p50Ms)} ms p99 ${fmtMs(row.p99Ms)} ms cpu ${fmtMs(row.cpuUsPerReq, 1)} µs/req errors ${row.errors}`);
+            const row = await measure(name, running, backendPids, mode, m);
+            log(
+              `  ${mode}: ${fmtInt(row.rps)} req/s p50 ${fmtMs(row.p50Ms)} ms p99 ${fmtMs(row.p99Ms)} ms cpu ${row.refused ? `REFUSED (${row.refused})` : `${fmtMs(row.cpuUsPerReq, 1)} µs/req`} (${row.proxyCores.toFixed(2)} CPU-s/s) errors ${row.errors}${row.disturbed ? ` (disturbed: ${row.disturbed})` : ''}`,
+            );
             samples.push(row);
           }
         } finally {
@@ -244,45 +364,32 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     for (const name of o.targets) for (const mode of ['keep-alive', 'close'] as const) rows.push(medianRow(samples.filter((r) => r.target === name && r.mode === mode)));
 
     const peak = rows.find((r) => r.target === 'ballast' && r.mode === 'keep-alive');
-    if (peak && o.targets.includes('direct')) {
-      log('proxy: half load');
-      const half = peak.rps / 2;
-      const peers: TargetName[] = ['direct', 'ballast', ...(o.targets.includes('nginx') ? (['nginx'] as const) : [])];
-      // (a) Fewer connections: the connection count at which Ballast's closed-loop rate is nearest half its peak.
-      let best = { connections: 1, rps: 0 };
-      {
-        const running = await startTarget('ballast', [backendPort], pl.proxy);
-        try {
-          for (const c of [1, 2, 3, 4, 6, 8, 12, 16]) {
-            const r = await wrk({ url: running.url, connections: c, durationS: 2, cpu });
-            if (Math.abs(r.rps - half) < Math.abs(best.rps - half)) best = { connections: c, rps: r.rps };
-            if (r.rps > half) break;
-          }
-        } finally {
-          await running.stop();
-        }
-      }
-      // (b) Paced: many connections, each waiting a 10 ms think time between a response and its next
-      // request (wrk Lua delay()), so every target gets about the same offered rate,
-      // connections / (think + latency), nearly independent of the target's own latency.
-      const thinkMs = 10;
-      const pacedConnections = Math.max(1, Math.round((half * (thinkMs + 0.3)) / 1000));
-      const fewerSamples: Row[] = [];
-      const pacedSamples: Row[] = [];
+    if (peak) {
+      log('proxy: latency at fixed rates (constant-rate generator)');
+      const targets = STEADY_TARGETS.filter((t) => t === 'ballast' || o.targets.includes(t));
+      const points = STEADY_PERCENTS.map((percent) => ({ percent, rate: Math.round((peak.rps * percent) / 100) }));
       for (let round = 1; round <= o.rounds; round++) {
-        for (const name of peers) {
+        for (const name of targets) {
           const running = await startTarget(name, [backendPort], pl.proxy);
           try {
-            fewerSamples.push(await measure(name, running, backendPids, 'keep-alive', { connections: best.connections, durationS: o.durationS, warmupS: o.warmupS, cpu }));
-            pacedSamples.push(await measure(name, running, backendPids, 'keep-alive', { connections: pacedConnections, thinkMs, durationS: o.durationS, warmupS: o.warmupS, cpu }));
+            // Warm up at full load first, as before the wrk runs: a fresh Node process is slow for its first seconds (JIT).
+            await wrk({ url: running.url, connections: o.connections, durationS: Math.max(1, o.warmupS), cpu: pl.loadgen });
+            for (const { percent, rate } of points) {
+              const row = await measureSteady(name, running, backendPids, percent, rate, m);
+              log(`  ${name} at ${percent}% (${fmtInt(rate)} req/s): p50 ${fmtMs(row.result.p50Ms, 3)} p99 ${fmtMs(row.result.p99Ms, 3)} p99.9 ${fmtMs(row.result.p999Ms, 3)} ms, lag p99 ${fmtMs(row.result.sendLagP99Ms, 3)} ms${row.disturbed ? ` (disturbed: ${row.disturbed})` : ''}`);
+              steadySamples.push(row);
+            }
           } finally {
             await running.stop();
           }
         }
       }
-      const fewer = peers.map((t) => medianRow(fewerSamples.filter((r) => r.target === t)));
-      const paced = peers.map((t) => medianRow(pacedSamples.filter((r) => r.target === t)));
-      halfLoad = { peakRps: peak.rps, fewer: { connections: best.connections, rows: fewer }, paced: { connections: pacedConnections, thinkMs, rows: paced } };
+      steady = {
+        peakRps: peak.rps,
+        connections: o.connections,
+        durationS: o.durationS,
+        rows: points.flatMap(({ percent }) => targets.map((t) => medianSteady(steadySamples.filter((r) => r.target === t && r.percent === percent)))),
+      };
     }
 
     if (o.profile && o.targets.includes('ballast')) {
@@ -291,27 +398,43 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     }
   } finally {
     await stopBackend();
+    pinSelf(undefined);
   }
 
+  const all = [...samples, ...steadySamples];
+  const clean = all.every((r) => !r.disturbed);
+  const worst = (f: (c: CoreUse) => number) => Math.max(0, ...[...samples, ...steadySamples].flatMap((r) => r.cores).map(f));
+  const spread = `largest share of a pinned core taken by other work ${pctOf(worst((c) => c.others))}, largest steal ${pctOf(worst((c) => c.steal))}`;
+  const refusals = all.filter((r) => r.refused);
   const backend = o.backend === 'nginx' ? 'NGINX `return 200 "Handled by server on port N\\n"`, 1 worker' : 'minimal node:http server, fixed body';
   const md: string[] = [];
-  md.push(`Backend: ${backend}. Load: \`wrk -t1 -c${o.connections} -d${o.durationS}s --latency\` after a ${o.warmupS} s warm-up per target and mode${o.rounds > 1 ? `; ${o.rounds} interleaved rounds, medians shown` : ''}. CPU placement: ${pl.description}. "CPU busy" is each CPU's busy share during the run (CPU0/CPU1…).`);
-  const idleCore = pl.proxy === undefined ? undefined : rows.find((r) => r.target === 'direct' && r.mode === 'keep-alive')?.busy[pl.proxy];
-  if (idleCore !== undefined && idleCore > 0.15) {
-    md.push(
-      `\n> **Noisy run:** CPU ${pl.proxy} was ${Math.round(idleCore * 100)}% busy during the direct run, when none of the benchmark's processes ran on it: other work shared the machine. Compare ratios and CPU per request rather than absolute figures, or re-run on a quiet machine.`,
-    );
-  }
+  md.push(
+    `Backend: ${backend}. Load: \`wrk -t1 -c${o.connections} -d${o.durationS}s --latency\` after a ${o.warmupS} s warm-up per target and mode${o.rounds > 1 ? `; ${o.rounds} interleaved rounds, medians shown` : ''}. CPU placement: ${pl.description}; this benchmark's own process runs beside wrk.`,
+  );
+  md.push(
+    `\nCPU accounting: "proxy CPU" is utime + stime from \`/proc/PID/stat\` of every process of the proxy (nginx: master and worker, each once) over the measured run; "proxy CPU-s/s" is that per second of wall time, and "CPU ${pl.proxy ?? '–'} busy" is the pinned core's busy time from the per-CPU lines of \`/proc/stat\` over the same run. A proxy figure above one core or above its core's busy time is impossible and is **refused** (not shown). "Others on pinned CPUs" is each pinned core's busy time that none of the measured processes (proxy, backend, load generator, this process, ksoftirqd) account for, CPU ${[...new Set([pl.loadgen, pl.backend, pl.proxy].filter((c) => c !== undefined))].join(' / ')}: above ${pctOf(OTHERS_LIMIT)} (or steal above ${pctOf(STEAL_LIMIT)}) other work shared the core, and the row is marked ⚠.`,
+  );
+  if (refusals.length) md.push(`\n> **Refused CPU figures:** ${refusals.map((r) => `${TARGET_LABEL[r.target]}: ${r.refused}`).join('; ')}.`);
+  md.push(
+    clean
+      ? `\n**Clean run:** no measurement had other work above ${pctOf(OTHERS_LIMIT)} of a pinned core or steal above ${pctOf(STEAL_LIMIT)} (${spread}).`
+      : `\n> **Not a clean run:** other work took CPU on the pinned cores during ${all.filter((r) => r.disturbed).length} of ${all.length} measurements (⚠; ${spread}). Throughput and latency are not honest figures on such a run; CPU per request moves less, but compare it with care too.`,
+  );
   for (const mode of ['keep-alive', 'close'] as const) {
     md.push(`\n**${mode === 'keep-alive' ? 'Keep-alive' : 'New connection per request (`-H "Connection: close"`)'}**\n`);
-    md.push(rowsTable(rows.filter((r) => r.mode === mode)));
+    const modeRows = rows.filter((r) => r.mode === mode);
+    md.push(rowsTable(modeRows, pl));
+    const close = closenessTable(modeRows);
+    if (close)
+      md.push(
+        `\nHow close Ballast is (${mode}), to NGINX and HAProxy and to the Node floors. The floors do less than a proxy must (no balancing, retries, health, limits or metrics): the bare server (no upstream at all) and the byte pipe (no HTTP parsing) bound what any Node proxy can reach; the minimal undici Pool proxy is the plain Node proxy on the same client library (its \`request()\` API and a stream pipe, where Ballast drives undici's \`dispatch\`).\n\n${close}`,
+      );
   }
-  if (halfLoad) {
-    md.push(`\n**Latency at half of Ballast's keep-alive peak (${fmtInt(halfLoad.peakRps / 2)} of ${fmtInt(halfLoad.peakRps)} req/s)**${o.rounds > 1 ? ` (${o.rounds} interleaved rounds, medians)` : ''}; NGINX under the same load is the control for what the machine itself adds.\n`);
-    md.push(`(a) Fewer connections: ${halfLoad.fewer.connections} connection(s), the count at which Ballast's closed-loop rate came nearest half its peak; the other targets get the same connection count (so direct runs faster).\n`);
-    md.push(halfTable(halfLoad.fewer.rows));
-    md.push(`\n(b) Paced: ${halfLoad.paced.connections} connections, each waiting ${fmtMs(halfLoad.paced.thinkMs, 0)} ms (wrk Lua \`delay()\`) between a response and its next request, so every target gets about the same request rate (wrk2-style open-loop pacing is not available).\n`);
-    md.push(halfTable(halfLoad.paced.rows));
+  if (steady) {
+    md.push(
+      `\n**Latency at fixed rates** (25/50/75% of Ballast's keep-alive peak of ${fmtInt(steady.peakRps)} req/s; ${steady.durationS} s each after a ${o.warmupS} s warm-up${o.rounds > 1 ? `, ${o.rounds} interleaved rounds, medians; max over rounds` : ''}). The constant-rate generator (\`bench/lib/constant-rate.ts\`, on the load generator's core) sends request k at start + k / rate over ${steady.connections} keep-alive connections whatever became of the earlier ones, and measures each latency from that due time, so a stall is charged to every request it held up (open loop, no coordinated omission). A request that finds every connection busy waits, and that wait counts. "Generator send lag" is how late the generator itself sent (already inside the latencies); direct is the control for what the generator, the backend and the machine add alone.\n`,
+    );
+    md.push(steadyTable(steady));
   }
   if (profile) {
     md.push(`\n**Where Ballast's CPU goes** (\`node --cpu-prof\`, keep-alive load, ${fmtInt(profile.totalMs)} ms profiled; share of non-idle samples)\n`);
@@ -323,7 +446,7 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   }
   const { log: _log, ...options } = o;
   void _log;
-  return { placement: pl, backend, options, rows, halfLoad, idleRssBytes, profile, markdown: md.join('\n') };
+  return { placement: pl, backend, options, rows, steady, clean, idleRssBytes, profile, markdown: md.join('\n') };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -15,6 +15,7 @@ import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
 import type { ListenerPolicy } from './plan/listener-policy.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
+import { ProxyWorkers } from './proxy/proxy-workers.js';
 
 export interface BallastOptions {
   logger: Logger;
@@ -23,6 +24,11 @@ export interface BallastOptions {
   actuators?: ManagedActuator[];
   /** The in-process proxy (default true); the NGINX agent balances in NGINX instead. */
   proxy?: boolean;
+  /**
+   * Proxy worker processes (default 1: the proxy runs in this process). Above 1, node:cluster workers
+   * serve and this process keeps the control loop; the program must run runProxyWorker in a worker.
+   */
+  workers?: number;
   /** More /readyz checks, besides the sources' sync and the first reconciles (e.g. NGINX's first load). */
   readyChecks?: Array<() => ReadinessCheck>;
   observers?: ReconcileObserver[];
@@ -53,7 +59,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy?: ProxyPools;
+  proxy?: ProxyPools | ProxyWorkers;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -68,10 +74,17 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const registry = opts.registry ?? createRegistry();
   const store = new ObjectStore();
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
-  const proxy = opts.proxy === false ? undefined : new ProxyPools({ logger, registry, onListenerClosed: () => manager.enqueueAll(reconciler.waitingForListener()) });
+  const onListenerClosed = () => manager.enqueueAll(reconciler.waitingForListener());
+  const workers = opts.workers ?? 1;
+  const proxy =
+    opts.proxy === false ? undefined : workers > 1 ? new ProxyWorkers({ count: workers, logger, registry, onListenerClosed }) : new ProxyPools({ logger, registry, onListenerClosed });
   const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
   // The dashboard lives on the admin listener: no admin, no dashboard.
-  const dashboard = opts.admin ? new Dashboard({ proxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
+  const dashboardProxy = proxy && {
+    views: async () => (proxy instanceof ProxyWorkers ? proxy.snapshot() : [{ pools: proxy.snapshot() }]),
+    traffic: async () => proxy.traffic(),
+  };
+  const dashboard = opts.admin ? new Dashboard({ proxy: dashboardProxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
   const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
     openListeners: () => proxy?.listeners() ?? new Map(),
     listenerPolicy: opts.listenerPolicy,
@@ -79,29 +92,37 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   reconciler.setLeader(opts.leader ?? true);
   const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
-  const serve = (address: string, probesOnly: boolean) =>
+  const adminServer = (address: string, probesOnly: boolean) =>
     new AdminServer({
       address,
       probesOnly,
       allowedHosts: opts.adminAllowedHosts,
-      registry,
+      metrics: proxy instanceof ProxyWorkers ? { contentType: registry.contentType, metrics: () => proxy.metrics() } : registry,
       readiness: () =>
         readiness({
           stopping,
           ...manager.progress(),
-          listeners: Object.entries(proxy?.snapshot() ?? {}).map(([pool, s]) => ({ pool, open: s.listener !== undefined, problem: s.listenerProblem?.message })),
-          checks: opts.readyChecks?.map((c) => c()),
+          listeners: proxy?.listenerStates() ?? [],
+          checks: [...(proxy instanceof ProxyWorkers ? [proxy.readyCheck()] : []), ...(opts.readyChecks?.map((c) => c()) ?? [])],
         }),
-      pools: () => debugPools(reconciler.appliedPlans(), proxy?.snapshot() ?? {}),
+      pools: async () => debugPools(reconciler.appliedPlans(), (await dashboardProxy?.views()) ?? []),
       dashboard: probesOnly ? undefined : dashboard,
     });
-  const admin = opts.admin ? serve(opts.admin, false) : undefined;
-  const health = opts.health ? serve(opts.health, true) : undefined;
+  const admin = opts.admin ? adminServer(opts.admin, false) : undefined;
+  const health = opts.health ? adminServer(opts.health, true) : undefined;
   // Admin first: liveness answers while the sources sync, readiness says "not yet".
   const adminAddress = await admin?.listen();
   if (adminAddress) logger.info({ admin: adminAddress }, 'admin listening');
   const healthAddress = await health?.listen();
   if (healthAddress) logger.info({ health: healthAddress }, 'health and metrics listening');
+  // Every worker runs before the first reconcile, so the first plans reach all of them.
+  if (proxy instanceof ProxyWorkers) {
+    await proxy.start().catch(async (err: unknown) => {
+      await proxy.close();
+      await Promise.all([admin?.close(), health?.close()]);
+      throw err;
+    });
+  }
   dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');

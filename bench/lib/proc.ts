@@ -1,7 +1,7 @@
 // Child processes for benchmarks: every one is tracked and killed (its whole process group, which
 // the benchmark created) on normal exit, on failure and on Ctrl-C. CPU placement with taskset.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface Child {
@@ -157,19 +157,70 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** A process and its direct children (nginx master + workers). */
+/**
+ * A process and all its descendants (nginx master + workers), each pid once. Children are read from
+ * every thread's `children` file: a child belongs to the thread that forked it.
+ */
 export function processTree(pid: number): number[] {
-  const out = [pid];
-  try {
-    for (const tid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)) if (tid) out.push(Number(tid));
-  } catch {
-    // no children file
+  const out = new Set<number>();
+  const visit = (p: number) => {
+    if (out.has(p)) return;
+    out.add(p);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return; // gone
+    }
+    for (const tid of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) visit(Number(c));
+      } catch {
+        // thread gone
+      }
+    }
+  };
+  visit(pid);
+  return [...out];
+}
+
+/**
+ * utime+stime in seconds of a set of processes, each counted once. (Summing a tree per listed pid
+ * counted nginx's worker twice, once as itself and once as its master's child: 2× its CPU.)
+ */
+export function cpuSecondsOf(pids: Iterable<number>): number {
+  let s = 0;
+  for (const p of new Set(pids)) s += cpuSeconds(p);
+  return s;
+}
+
+/** utime+stime (seconds) of this process's children that have exited and been waited for (wrk, the load generator). */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+/** The pid of `ksoftirqd/N` for each CPU N: softirq work (loopback TCP) deferred to it is charged to no benchmark process. */
+export function ksoftirqdPids(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const m = /^ksoftirqd\/(\d+)$/.exec(readFileSync(`/proc/${d}/comm`, 'utf8').trim());
+      if (m) out.set(Number(m[1]), Number(d));
+    } catch {
+      // gone
+    }
   }
   return out;
 }
 
-export function treeCpuSeconds(pid: number): number {
-  return processTree(pid).reduce((s, p) => s + cpuSeconds(p), 0);
+/** Pins this process (every thread) to `cpu`, or back to all CPUs with `undefined`; children inherit it. */
+export function pinSelf(cpu: number | undefined): void {
+  if (!hasTaskset) return;
+  const list = cpu === undefined ? `0-${os.cpus().length - 1}` : String(cpu);
+  spawnSync('taskset', ['-a', '-p', '-c', list, String(process.pid)], { stdio: 'ignore' });
 }
 
 /** VmRSS of a process in bytes. */
@@ -182,15 +233,23 @@ export function rssBytes(pid: number): number {
   }
 }
 
-/** Busy jiffies per CPU from /proc/stat, to tell which core was the bottleneck. */
-export function cpuBusy(): number[] {
-  const out: number[] = [];
+/** One CPU's time from /proc/stat, in seconds. */
+export interface CpuTimes {
+  /** user + nice + system + irq + softirq: with tick-based accounting, the ticks charged to the processes that ran. */
+  busy: number;
+  /** Time the hypervisor gave to another guest. */
+  steal: number;
+  idle: number;
+}
+
+/** Per-CPU lines of /proc/stat (USER_HZ ticks) in seconds. */
+export function cpuTimes(): CpuTimes[] {
+  const out: CpuTimes[] = [];
   for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
     const m = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (!m) continue;
-    const v = m[2].split(/\s+/).map(Number);
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    out[Number(m[1])] = total - v[3] - v[4];
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2].split(/\s+/).map((v) => Number(v) / CLK_TCK);
+    out[Number(m[1])] = { busy: user + nice + system + irq + softirq, steal, idle: idle + iowait };
   }
   return out;
 }

@@ -1,20 +1,27 @@
 // The proxies under test, each started on demand on its own free loopback port and pinned to the
-// proxy CPU, all pointing at the same backend: Ballast (dev mode), the seed lb.js, http-proxy (default
-// options and with a keep-alive agent) and nginx (upstream keepalive 64).
+// proxy CPU, all pointing at the same backend: Ballast (dev mode), nginx (upstream keepalive 64),
+// HAProxy (1 thread, http-reuse always), the seed lb.js, http-proxy (default options and with a
+// keep-alive agent), and three Node floors: a bare node:http server answering the backend's body
+// itself (no proxying), a minimal undici Pool proxy, and a net byte pipe (no HTTP parsing).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, startBallastCli, type BallastProcess } from './ballast.js';
 import { freePort, waitForHttp } from './http.js';
+import { startHaproxyProxy } from './haproxy.js';
 import { startNginxProxy } from './nginx.js';
 import { rssBytes, start, type Child } from './proc.js';
 
-export type TargetName = 'direct' | 'ballast' | 'nginx' | 'http-proxy-ka' | 'http-proxy' | 'seed-lb';
+export type TargetName = 'direct' | 'ballast' | 'nginx' | 'haproxy' | 'node-bare' | 'undici-pool' | 'net-pipe' | 'http-proxy-ka' | 'http-proxy' | 'seed-lb';
 
 export const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'direct (no proxy)',
   ballast: 'Ballast (dev mode)',
   nginx: 'NGINX (keepalive 64)',
+  haproxy: 'HAProxy (1 thread, http-reuse always)',
+  'node-bare': 'floor: bare node:http server, no proxying',
+  'undici-pool': 'floor: minimal undici Pool proxy',
+  'net-pipe': 'floor: node:net byte pipe',
   'http-proxy-ka': 'http-proxy + keep-alive agent',
   'http-proxy': 'http-proxy (default options)',
   'seed-lb': 'seed lb.js (Express + request)',
@@ -22,7 +29,7 @@ export const TARGET_LABEL: Record<TargetName, string> = {
 
 export interface Running {
   url: string;
-  /** Processes whose CPU time is the proxy's cost. */
+  /** Every process whose CPU time is the proxy's cost (each once). */
   pids(): number[];
   ballast?: BallastProcess;
   /** Ballast only: memory right after it became ready, idle. */
@@ -105,10 +112,21 @@ export async function startTarget(name: TargetName, backendPorts: number[], cpu:
       return nodePeer(name, 'http-proxy.cjs', { SERVERS: urls }, cpu);
     case 'http-proxy-ka':
       return nodePeer(name, 'http-proxy.cjs', { SERVERS: urls, HTTP_PROXY_KEEPALIVE: '1' }, cpu);
+    case 'node-bare':
+      return nodePeer(name, 'node-backend.cjs', {}, cpu);
+    case 'undici-pool':
+      return nodePeer(name, 'undici-pool.cjs', { SERVERS: urls }, cpu);
+    case 'net-pipe':
+      return nodePeer(name, 'net-pipe.cjs', { SERVERS: urls }, cpu);
     case 'nginx': {
       const port = await freePort();
       const n = await startNginxProxy(port, backendPorts, cpu);
       return { url: `http://127.0.0.1:${port}/`, pids: () => n.pids(), stop: () => n.stop() };
+    }
+    case 'haproxy': {
+      const port = await freePort();
+      const h = await startHaproxyProxy(port, backendPorts, cpu);
+      return { url: `http://127.0.0.1:${port}/`, pids: () => h.pids(), stop: () => h.stop() };
     }
   }
 }

@@ -11,7 +11,8 @@ import type { Readiness } from './readiness.js';
 export interface AdminOptions {
   /** `host:port`; port 0 picks a free one. */
   address: string;
-  registry: Registry;
+  /** What /metrics answers: a registry, or one that gathers the proxy workers' too. */
+  metrics: Pick<Registry, 'metrics' | 'contentType'>;
   /** Ready to take traffic (sources synced, first reconcile succeeded, a listener open, not shutting down), and why not. */
   readiness: () => Readiness;
   /** JSON for /debug/pools. */
@@ -39,7 +40,13 @@ export class AdminServer {
   private readonly hostAllowed: (host: string | undefined) => boolean;
 
   constructor(private readonly opts: AdminOptions) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) =>
+      this.handle(req, res).catch((err: unknown) => {
+        // A proxy worker that could not be asked: say so, and keep the admin listener up.
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${(err as Error).message}\n`);
+      }),
+    );
     this.hostAllowed = hostAllowed(parseHostPort(opts.address).host, opts.allowedHosts ?? []);
   }
 
@@ -76,9 +83,9 @@ export class AdminServer {
         return send(ready ? 200 : 503, body);
       }
       case '/metrics':
-        return send(200, await this.opts.registry.metrics(), this.opts.registry.contentType);
+        return send(200, await this.opts.metrics.metrics(), this.opts.metrics.contentType);
       case '/debug/pools':
-        return send(200, JSON.stringify(this.opts.pools(), null, 2) + '\n', 'application/json');
+        return send(200, JSON.stringify(await this.opts.pools(), null, 2) + '\n', 'application/json');
       default:
         if (this.opts.dashboard?.serve(path, req, res)) return;
         return send(404, 'not found\n');

@@ -13,9 +13,9 @@ import type { ReconcileObserver, ReconcileResult } from '../controller/pool-reco
 import { computeStatus, eventsFor, problemsOf } from '../controller/pool-status.js';
 import type { Source } from '../controller/source.js';
 import { samePlan, type DesiredPool } from '../plan/desired-pool.js';
-import type { ProxyPools } from '../proxy/proxy-pools.js';
+import type { PoolTraffic } from '../proxy/live-pool.js';
 import type { ChangeLog } from './change-log.js';
-import { debugPools } from './debug-pools.js';
+import { debugPools, type ProxyView } from './debug-pools.js';
 import { TrafficSampler, type HistoryPoint, type TrafficStats } from './traffic-sampler.js';
 
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -39,9 +39,15 @@ const MAX_BUFFERED_BYTES = 4 << 20;
 /** After a GET of /dashboard/state, backends are sampled this long (a polling viewer). */
 const POLL_VIEWER_MS = 5_000;
 
+/** What the dashboard samples once a second: the proxy's state and its traffic counts (summed over workers). */
+export interface DashboardProxy {
+  views(): Promise<readonly ProxyView[]>;
+  traffic(): Promise<Map<ObjectKey, PoolTraffic>>;
+}
+
 export interface DashboardOptions {
   /** Absent where Ballast runs no proxy (the NGINX agent): pools show their plan only. */
-  proxy?: Pick<ProxyPools, 'snapshot' | 'traffic'>;
+  proxy?: DashboardProxy;
   sources: readonly Source[];
   changes: ChangeLog;
   now?: () => number;
@@ -74,6 +80,9 @@ export class Dashboard implements ReconcileObserver {
   readonly #assets = new Map<string, Promise<Buffer>>();
   #polledAt = Number.NEGATIVE_INFINITY;
   #timer?: NodeJS.Timeout;
+  #sampling = false;
+  /** The proxy's state at the latest tick. */
+  #proxyViews: readonly ProxyView[] = [];
   /** The view of the latest tick: with each pool's whole history, and with only its newest point. */
   #full?: string;
   #update?: string;
@@ -84,8 +93,8 @@ export class Dashboard implements ReconcileObserver {
   }
 
   start(): void {
-    this.tick();
-    this.#timer = setInterval(() => this.tick(), this.#opts.intervalMs ?? 1000).unref();
+    void this.tick();
+    this.#timer = setInterval(() => void this.tick(), this.#opts.intervalMs ?? 1000).unref();
   }
 
   stop(): void {
@@ -113,11 +122,19 @@ export class Dashboard implements ReconcileObserver {
     this.#pools.set(key, { pool, plan, reports, status, lastChange: changed ? time.toISOString() : before.lastChange });
   }
 
-  /** Samples the proxy and rebuilds the view; sends it to every open stream. */
-  tick(): void {
+  /** Samples the proxy and rebuilds the view; sends it to every open stream. A slow sample skips ticks. */
+  async tick(): Promise<void> {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    let traffic: Map<ObjectKey, PoolTraffic>;
+    try {
+      [this.#proxyViews, traffic] = this.#opts.proxy ? await Promise.all([this.#opts.proxy.views(), this.#opts.proxy.traffic()]) : [[], new Map()];
+    } finally {
+      this.#sampling = false;
+    }
     const now = this.#now();
     const watched = this.#viewers.size > 0 || now - this.#polledAt < POLL_VIEWER_MS;
-    this.#sampler.tick(this.#opts.proxy?.traffic() ?? new Map(), now, watched);
+    this.#sampler.tick(traffic, now, watched);
     this.#full = this.#update = undefined;
     if (this.#viewers.size === 0) return;
     const message = `event: update\ndata: ${this.#view(false)}\n\n`;
@@ -181,9 +198,9 @@ export class Dashboard implements ReconcileObserver {
 
   #build(full: boolean) {
     const sampler = this.#sampler;
-    const { proxy, sources, changes } = this.#opts;
+    const { sources, changes } = this.#opts;
     const plans = [...this.#pools.values()].flatMap((r) => (r.plan ? [r.plan] : []));
-    const debug = new Map(debugPools(plans, proxy?.snapshot() ?? {}).map((d) => [d.pool, d]));
+    const debug = new Map(debugPools(plans, this.#proxyViews).map((d) => [d.pool, d]));
     const pools = [...this.#pools.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([key, r]) => {

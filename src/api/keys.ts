@@ -1,4 +1,6 @@
-// Object keys as client-go's cache.MetaNamespaceKeyFunc makes them: `namespace/name`.
+// Object keys as client-go's cache.MetaNamespaceKeyFunc makes them: `namespace/name`. They cannot
+// collide because a namespace is a DNS-1123 label (no "/"; metadataSchema checks it, as the API server
+// does), so the first "/" always ends the namespace and two different pairs never give one key.
 export const DEFAULT_NAMESPACE = 'default';
 
 export type ObjectKey = string;

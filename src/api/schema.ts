@@ -47,9 +47,30 @@ const dnsLabel = z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?
 export const ALGORITHMS = ['RoundRobin', 'LeastConnections', 'IPHash', 'Random'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
+// Names as the API server validates them (k8s.io/apimachinery/pkg/util/validation), with its messages.
+// They also make `namespace/name` keys unambiguous: neither part can hold a "/".
+const dnsName = (max: number, regex: RegExp, message: string) =>
+  z.string().max(max, `must be no more than ${max} characters`).regex(regex, message);
+const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const dns1123Subdomain = dnsName(
+  253,
+  new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`),
+  `a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '${DNS1123_LABEL}(\\.${DNS1123_LABEL})*')`,
+);
+const dns1123Label = dnsName(
+  63,
+  new RegExp(`^${DNS1123_LABEL}$`),
+  `a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '${DNS1123_LABEL}')`,
+);
+const dns1035Label = dnsName(
+  63,
+  /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+);
+
 export const metadataSchema = z.looseObject({
-  name: z.string().min(1).max(253),
-  namespace: z.string().min(1).max(63).optional(),
+  name: dns1123Subdomain,
+  namespace: dns1123Label.optional(),
   generation: z.int().optional(),
   resourceVersion: z.string().optional(),
   uid: z.string().optional(),
@@ -184,7 +205,7 @@ export const balancerPoolSchema = z.object({
 export const serviceSchema = z.object({
   apiVersion: z.literal('v1'),
   kind: z.literal('Service'),
-  metadata: metadataSchema,
+  metadata: metadataSchema.extend({ name: dns1035Label }),
   spec: z.looseObject({
     ports: z
       .array(
@@ -229,6 +250,7 @@ export const endpointSliceSchema = z.object({
         targetRef: z.looseObject({ kind: z.string().optional(), name: z.string().optional(), namespace: z.string().optional() }).nullish(),
       }),
     )
+    .max(1000) // the API server's limit; a 10,000-endpoint slice in a file took seconds to plan
     .nullish()
     .transform((e) => e ?? []),
   ports: z

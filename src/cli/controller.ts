@@ -36,6 +36,8 @@ export interface ControllerOptions {
   /** Server-side end of each watch (below client-node's 30 s idle timeout); the default suits a real cluster. */
   watchTimeoutSeconds?: number;
   shutdownDelaySeconds: number;
+  /** Proxy worker processes (`--workers`); 1 serves in this process. */
+  workers?: number;
   logger: Logger;
   /** Lease timings; client-go's defaults (15 s, 10 s, 2 s) when absent. */
   leaseTimings?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
@@ -140,6 +142,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     listenerPolicy: o.listenerNamespaces,
     leader: !o.leaderElect,
     shutdown: { acceptDelayMs: o.shutdownDelaySeconds * 1000, graceMs: 25_000 },
+    workers: o.workers,
   });
   requeue = (key) => app.manager.queue.add(key);
   /**

@@ -29,7 +29,7 @@ export function spareEndpoint(port: number): string {
  * but the last port. The last is a spare, so that adding it to the file shows the pool grow to three
  * backends instead of one that is ejected because nothing listens there.
  */
-export async function runDemo({ admin, logger, ports = DEMO_PORTS }: { admin: string; logger: Logger; ports?: number[] }): Promise<number> {
+export async function runDemo({ admin, logger, ports = DEMO_PORTS, workers }: { admin: string; logger: Logger; ports?: number[]; workers?: number }): Promise<number> {
   const started = await Promise.allSettled(ports.map((p) => startDemoBackend(p)));
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.findIndex((r) => r.status === 'rejected');
@@ -42,7 +42,7 @@ export async function runDemo({ admin, logger, ports = DEMO_PORTS }: { admin: st
   logger.info({ ports: ports.slice(0, -1), dashboard: `http://${admin}/` }, 'demo backends listening; try: curl localhost:8080, and open the dashboard');
   logger.info({ port: spare }, `spare backend listening, not in the pool yet: add "${spareEndpoint(spare)}" under endpoints in ${DEMO_MANIFESTS}/web.yaml`);
   try {
-    return await runDev({ manifests: DEMO_MANIFESTS, admin, logger });
+    return await runDev({ manifests: DEMO_MANIFESTS, admin, workers, logger });
   } finally {
     for (const s of servers) s.close();
   }

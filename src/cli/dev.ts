@@ -12,11 +12,13 @@ export interface DevOptions {
   adminAllowedHosts?: string[];
   nginxOut?: string;
   shutdownDelaySeconds?: number;
+  /** Proxy worker processes (`--workers`); 1 serves in this process. */
+  workers?: number;
   logger: Logger;
 }
 
 /** Dev mode, started: the file source, the proxy, and optionally NGINX upstream files. */
-export function startDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, logger }: DevOptions): Promise<Ballast> {
+export function startDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdownDelaySeconds = 0, workers, logger }: DevOptions): Promise<Ballast> {
   const changes = new ChangeLog();
   return startBallast({
     logger,
@@ -26,6 +28,7 @@ export function startDev({ manifests, admin, adminAllowedHosts, nginxOut, shutdo
     sources: [new FileSource({ dir: path.resolve(manifests), logger, onErrors: (file, errors) => changes.fileErrors(file, errors) })],
     actuators: nginxOut ? [{ actuator: new NginxFileWriter({ dir: path.resolve(nginxOut), logger }) }] : [],
     shutdown: { acceptDelayMs: shutdownDelaySeconds * 1000, graceMs: 10_000 },
+    workers,
   });
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `ballast <command>`: the one entry point for every mode (see README "CLI"). Commands are imported
 // when run, so dev mode does not load the Kubernetes client (tens of MB of resident memory).
+import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseHostPort } from '../admin/admin-server.js';
@@ -18,6 +19,8 @@ Commands:
                                    IP literals, localhost and its own host; .example.com allows subdomains
                  --nginx-out DIR   also write each pool with spec.nginx as an NGINX upstream file into DIR
                  --shutdown-delay SECONDS  after SIGTERM, fail /readyz but keep serving this long (default 0)
+                 --workers N|auto  proxy worker processes sharing each listener (default 1: this process
+                                   serves); auto = the CPUs the process may use (affinity, cgroup quota)
   controller   Reconcile BalancerPools in a cluster (or one pool, as a sidecar).
                  --kubeconfig FILE   default $KUBECONFIG, ~/.kube/config, then the in-cluster service account
                  --namespace NS      only this namespace (default: all)
@@ -36,6 +39,7 @@ Commands:
                                                  the sidecars of one pool elect one status writer)
                  --resync-period SECONDS         full relist period (default 300)
                  --shutdown-delay SECONDS        keep accepting after SIGTERM while endpoints propagate (default 5)
+                 --workers N|auto                as for dev
   validate     Check manifests offline: ballast validate -f FILE|DIR [-f ...]; exit 1 on any error.
   render nginx Print the NGINX upstream ConfigMaps of the pools in the files (Service pools resolve
                through the Services and EndpointSlices in the same files).
@@ -62,6 +66,7 @@ Commands:
                and 'ballast dev' on manifests/dev, whose pool balances 3000 and 3001 on port 8080;
                the dashboard is at http://127.0.0.1:9901/.
                  --admin ADDR      as for dev
+                 --workers N|auto  as for dev
                  --ports LIST      the backends' ports, the spare last (default 3000,3001,3002; they must
                                    match manifests/dev/web.yaml)
 
@@ -131,6 +136,24 @@ function parseAddress(flag: string, value: string): string {
   return value;
 }
 
+/** `--workers`: a whole number from 1, or `auto` for the CPUs the process may use. */
+async function parseWorkers(value: string): Promise<number> {
+  if (value === 'auto') return (await import('./available-cpus.js')).availableCpus();
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1024) throw new UsageError(`--workers "${value}" is not a number of workers from 1 to 1024, or auto`);
+  return n;
+}
+
+/**
+ * Runs a serving command; in a proxy worker of `--workers N` (this same program, forked by node:cluster
+ * with the same arguments) runs the worker instead, so the worker parses and logs as the primary does.
+ */
+async function serve(logger: Logger, run: () => Promise<number>): Promise<number> {
+  if (!cluster.isWorker) return run();
+  const { runProxyWorker } = await import('../proxy/proxy-worker.js');
+  return runProxyWorker(logger);
+}
+
 /** `3000,3001,3002`: at least two, as the demo needs a pool backend and a spare. */
 function parsePorts(flag: string, value: string): number[] {
   const ports = value.split(',').map(Number);
@@ -187,6 +210,7 @@ async function main(argv: string[]): Promise<number> {
         'admin-allowed-hosts': { type: 'string' },
         'nginx-out': { type: 'string' },
         'shutdown-delay': { type: 'string', default: '0' },
+        workers: { type: 'string', default: '1' },
       });
       if (args.values.help) break;
       const v = args.values;
@@ -197,10 +221,13 @@ async function main(argv: string[]): Promise<number> {
         adminAllowedHosts: parseList(v['admin-allowed-hosts']),
         nginxOut: v['nginx-out'],
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
+        workers: await parseWorkers(v.workers!),
         logger: logger(v),
       };
-      const { runDev } = await import('./dev.js');
-      return withAdmin(admin, () => runDev(options));
+      return serve(options.logger, async () => {
+        const { runDev } = await import('./dev.js');
+        return withAdmin(admin, () => runDev(options));
+      });
     }
     case 'controller': {
       const args = parse('controller', rest, {
@@ -216,6 +243,7 @@ async function main(argv: string[]): Promise<number> {
         'leader-election-id': { type: 'string' },
         'resync-period': { type: 'string', default: '300' },
         'shutdown-delay': { type: 'string', default: '5' },
+        workers: { type: 'string', default: '1' },
       });
       if (args.values.help) break;
       const v = args.values;
@@ -242,10 +270,14 @@ async function main(argv: string[]): Promise<number> {
         leaderElectionId: v['leader-election-id'] ?? (v.pool ? `ballast-pool-${v.pool}` : 'ballast-controller'),
         resyncSeconds: parseSeconds('--resync-period', v['resync-period']!),
         shutdownDelaySeconds: parseSeconds('--shutdown-delay', v['shutdown-delay']!),
+        workers: await parseWorkers(v.workers!),
         logger: logger(v),
       };
-      const { runController } = await import('./controller.js');
-      return withAdmin(admin, () => (health ? withAdmin(health, () => runController(options), '--health-address') : runController(options)));
+      // Imported in the primary only: a worker does not load the Kubernetes client.
+      return serve(options.logger, async () => {
+        const { runController } = await import('./controller.js');
+        return withAdmin(admin, () => (health ? withAdmin(health, () => runController(options), '--health-address') : runController(options)));
+      });
     }
     case 'validate': {
       const args = parse('validate', rest, { file: { type: 'string', short: 'f', multiple: true } }, true);
@@ -318,13 +350,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'demo': {
-      const args = parse('demo', rest, { admin: { type: 'string', default: '127.0.0.1:9901' }, ports: { type: 'string' } });
+      const args = parse('demo', rest, { admin: { type: 'string', default: '127.0.0.1:9901' }, ports: { type: 'string' }, workers: { type: 'string', default: '1' } });
       if (args.values.help) break;
       const admin = parseAddress('--admin', args.values.admin!);
       const ports = args.values.ports === undefined ? undefined : parsePorts('--ports', args.values.ports);
-      const options = { admin, ports, logger: logger(args.values) };
-      const { runDemo } = await import('./demo.js');
-      return withAdmin(admin, () => runDemo(options));
+      const options = { admin, ports, workers: await parseWorkers(args.values.workers!), logger: logger(args.values) };
+      return serve(options.logger, async () => {
+        const { runDemo } = await import('./demo.js');
+        return withAdmin(admin, () => runDemo(options));
+      });
     }
     case '--version':
       if (rest.length > 0) throw new UsageError(`--version: unexpected argument "${rest[0]}"`);

@@ -18,6 +18,12 @@ function hasBody(raw: string[]): boolean {
   return false;
 }
 
+/**
+ * A first body chunk up to this size is held until the response completes or the current read is
+ * handled, so that a small response leaves as one write of head and body (ADR 0001, "A leaner request path").
+ */
+const HOLD_MAX_BYTES = 16 * 1024;
+
 /** Statuses whose responses never have a body, whatever their Content-Length says. */
 const BODILESS = new Set([204, 304]);
 
@@ -65,6 +71,10 @@ export class ForwardRequest implements ExchangeHandler {
   /** The backend's status once its headers were forwarded; 0 before. */
   #status = 0;
   #clientGone = false;
+  /** The first body chunk, not written yet (see HOLD_MAX_BYTES). */
+  #held?: Buffer;
+  /** A body chunk has been handed on (held or written): later ones are written at once. */
+  #bodyStarted = false;
 
   constructor(scope: RouteScope, client: ClientSide, req: IncomingMessage, res: ServerResponse) {
     this.#scope = scope;
@@ -142,13 +152,40 @@ export class ForwardRequest implements ExchangeHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (!this.#bodyStarted) {
+      this.#bodyStarted = true;
+      if (chunk.length <= HOLD_MAX_BYTES) {
+        // The engine parses a whole read at once: when it held the whole response, onComplete comes
+        // before this microtask, which otherwise sends the chunk without waiting for more.
+        this.#held = chunk;
+        queueMicrotask(this.#flushHeld);
+        return true;
+      }
+    }
+    this.#flushHeld();
+    return this.#write(chunk);
+  }
+
+  #write(chunk: Buffer): boolean {
     if (this.#res.write(chunk)) return true;
     this.#res.once('drain', this.#resume!);
     return false;
   }
 
+  readonly #flushHeld = (): void => {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    if (!this.#res.destroyed) this.#write(held);
+  };
+
   onComplete(): void {
-    this.#res.end();
+    const held = this.#held;
+    this.#held = undefined;
+    // A string, unlike a Buffer, is joined to the pending head by node:http: one write, not a writev
+    // of two. latin1 maps bytes to characters one to one, so the body is sent unchanged.
+    if (held === undefined) this.#res.end();
+    else this.#res.end(held.toString('latin1'), 'latin1');
     this.#finish(this.#status);
   }
 
@@ -167,6 +204,7 @@ export class ForwardRequest implements ExchangeHandler {
     const failure = classifyFailure(err, { connected: this.#connected, bodySent: this.#bodySent, method: this.#req.method ?? 'GET' });
     if (failure.blame === 'backend') this.#scope.failed(upstream, failure.kind);
     else if (failure.blame === 'proxy') this.#scope.internalError(upstream, err);
+    this.#held = undefined;
     if (this.#status !== 0) {
       // Mid-body: the client must see a broken response, not a complete-looking short one.
       this.#res.destroy();

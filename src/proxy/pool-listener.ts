@@ -45,6 +45,8 @@ export class PoolListener implements ClientSide {
   #active = 0;
   /** Open client connections, upgraded ones included. */
   connections = 0;
+  /** HTTP requests taken so far, upgrades excluded: which worker serves what, in /debug/pools. */
+  requests = 0;
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
   #deadline = Number.POSITIVE_INFINITY;
@@ -83,6 +85,7 @@ export class PoolListener implements ClientSide {
         // reach the server's parser and with it the process.
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
+          listener.requests++;
           // Counted here rather than by the router, so that no exit path (a throw included) leaks it.
           res.once('close', listener.#requestDone);
           if (req.rawHeaders.length > maxRawHeaders) {

@@ -1,8 +1,10 @@
-// Data-plane metrics, Prometheus naming. Label children are looked up once per backend and status
-// code and then cached, so the request path does no label hashing. A backend's series outlive it by
+// Data-plane metrics, Prometheus naming. The request path only adds to plain numbers (prom-client's
+// bound `inc`/`observe` still validate and hash the labels on every call: ADR 0001, "A leaner request
+// path"); request counts reach their prom-client series when scraped, and request durations are a
+// histogram of our own that prom-client renders. A backend's series outlive it by
 // SERIES_RETENTION_MS, so the errors that preceded its removal are still scraped, and then go, so
 // churned Pod IPs do not pile up.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
 import type { FailureKind } from './failure.js';
 import { RequestTally } from './request-tally.js';
 
@@ -12,6 +14,63 @@ export type BackendState = 'active' | 'draining' | 'ejected' | 'unhealthy';
 const SERIES_RETENTION_MS = 10 * 60_000;
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** One pool's request durations: per-bucket counts (not cumulative), the sum and the count. */
+export class DurationSeries {
+  readonly counts = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
+    this.counts[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** ballast_proxy_request_duration_seconds by pool, in the shape prom-client's Histogram gives a registry. */
+class DurationHistogram {
+  readonly name = 'ballast_proxy_request_duration_seconds';
+  readonly help = 'From the request reaching the proxy to the end of its response.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum' as const;
+  readonly #series = new Map<string, DurationSeries>();
+
+  labels(pool: string): DurationSeries {
+    let s = this.#series.get(pool);
+    if (!s) this.#series.set(pool, (s = new DurationSeries()));
+    return s;
+  }
+
+  remove(pool: string): void {
+    this.#series.delete(pool);
+  }
+
+  reset(): void {
+    this.#series.clear();
+  }
+
+  /** What prom-client's Histogram.get() gives: cumulative `_bucket`s, `_sum`, `_count`. */
+  get() {
+    const values: MetricValueWithName<string>[] = [];
+    for (const [pool, s] of this.#series) {
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += s.counts[i];
+        values.push({ labels: { pool, le }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { pool, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { pool }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { pool }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+}
+
+/** The BackendMetrics whose request counts await the next scrape, by the counter they go to. */
+const unflushed = new WeakMap<Counter, Set<BackendMetrics>>();
+
 /** One metric per registry: a second ProxyPools on the same registry shares the series. */
 function registered<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
@@ -19,7 +78,7 @@ function registered<M>(registry: Registry, name: string, create: () => M): M {
 
 export class ProxyMetrics {
   readonly requests: Counter<'pool' | 'backend' | 'code'>;
-  readonly duration: Histogram<'pool'>;
+  readonly duration: DurationHistogram;
   readonly retries: Counter<'pool'>;
   readonly ejections: Counter<'pool' | 'backend'>;
   readonly backends: Gauge<'pool' | 'state'>;
@@ -29,11 +88,22 @@ export class ProxyMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.requests = registered(registry, 'ballast_proxy_requests_total', () =>
-      new Counter({ name: 'ballast_proxy_requests_total', help: 'Requests answered by the proxy, by pool, backend ("none" when none was available) and status code (499: the client went away first).', labelNames: ['pool', 'backend', 'code'], registers }),
+      new Counter({
+        name: 'ballast_proxy_requests_total',
+        help: 'Requests answered by the proxy, by pool, backend ("none" when none was available) and status code (499: the client went away first).',
+        labelNames: ['pool', 'backend', 'code'],
+        registers,
+        collect(this: Counter) {
+          for (const m of unflushed.get(this) ?? []) m.flush();
+        },
+      }),
     );
-    this.duration = registered(registry, 'ballast_proxy_request_duration_seconds', () =>
-      new Histogram({ name: 'ballast_proxy_request_duration_seconds', help: 'From the request reaching the proxy to the end of its response.', labelNames: ['pool'], buckets: DURATION_BUCKETS, registers }),
-    );
+    if (!unflushed.has(this.requests)) unflushed.set(this.requests, new Set());
+    this.duration = registered(registry, 'ballast_proxy_request_duration_seconds', () => {
+      const h = new DurationHistogram();
+      registry.registerMetric(h as unknown as Metric);
+      return h;
+    });
     this.retries = registered(registry, 'ballast_proxy_retries_total', () =>
       new Counter({ name: 'ballast_proxy_retries_total', help: 'Requests sent again to another backend after a safe-to-retry failure.', labelNames: ['pool'], registers }),
     );
@@ -62,7 +132,15 @@ export class ProxyMetrics {
   backend(pool: string, backend: string): BackendMetrics {
     const key = `${pool}\0${backend}`;
     let m = this.#byBackend.get(key);
-    if (!m) this.#byBackend.set(key, (m = new BackendMetrics(this, pool, backend, () => this.#byBackend.delete(key))));
+    if (!m) {
+      const pending = unflushed.get(this.requests)!;
+      const created = new BackendMetrics(this, pool, backend, () => {
+        this.#byBackend.delete(key);
+        pending.delete(created);
+      });
+      pending.add(created);
+      this.#byBackend.set(key, (m = created));
+    }
     m.keep();
     return m;
   }
@@ -78,8 +156,9 @@ export class BackendMetrics {
   readonly #metrics: ProxyMetrics;
   readonly #pool: string;
   readonly #backend: string;
-  readonly #byCode = new Map<number, Counter.Internal>();
-  readonly #duration: Histogram.Internal<'pool'>;
+  /** Responses by status code not yet added to ballast_proxy_requests_total. */
+  readonly #byCode = new Map<number, { pending: number }>();
+  readonly #duration: DurationSeries;
   readonly #forget: () => void;
   #removal?: NodeJS.Timeout;
   /** The same responses, for the dashboard. */
@@ -106,11 +185,24 @@ export class BackendMetrics {
 
   /** A response finished (or failed) after `seconds`, with `code`. */
   response(code: number, seconds: number): void {
-    let counter = this.#byCode.get(code);
-    if (!counter) this.#byCode.set(code, (counter = this.#metrics.requests.labels(this.#pool, this.#backend, String(code))));
-    counter.inc();
+    let counted = this.#byCode.get(code);
+    if (!counted) {
+      this.#byCode.set(code, (counted = { pending: 0 }));
+      // The series exists from the first response on, as with an immediate inc().
+      this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, 0);
+    }
+    counted.pending++;
     this.#duration.observe(seconds);
     this.tally.record(code, seconds);
+  }
+
+  /** Adds the responses counted since the last scrape to their prom-client series. */
+  flush(): void {
+    for (const [code, counted] of this.#byCode) {
+      if (counted.pending === 0) continue;
+      this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, counted.pending);
+      counted.pending = 0;
+    }
   }
 
   upstreamError(kind: FailureKind): void {

@@ -27,8 +27,17 @@ export interface ProxyPoolState extends PoolSnapshot {
   listener?: string;
   /** Open client connections on the listener, upgraded ones included. */
   clientConnections: number;
+  /** HTTP requests the open listener has taken. */
+  requests: number;
   /** Why the listener the plan asks for is not open (`listener` then shows the previous one, if any). */
   listenerProblem?: Problem;
+}
+
+/** A pool's listener as /readyz sees it. */
+export interface ListenerState {
+  pool: ObjectKey;
+  open: boolean;
+  problem?: string;
 }
 
 export interface ShutdownOptions {
@@ -171,11 +180,16 @@ export class ProxyPools implements Actuator {
     return item.done;
   }
 
+  /** Whether each pool's listener is open, and why not, for /readyz. */
+  listenerStates(): ListenerState[] {
+    return [...this.#pools].map(([pool, { listener, problem }]) => ({ pool, open: listener !== undefined, problem: problem?.message }));
+  }
+
   /** Per-pool state for /debug/pools: listener, backends with state and in-flight counts. */
   snapshot(): Record<ObjectKey, ProxyPoolState> {
     const out: Record<ObjectKey, ProxyPoolState> = {};
     for (const [key, { pool, listener, problem }] of this.#pools) {
-      out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, listenerProblem: problem, ...pool.snapshot() };
+      out[key] = { listener: listener?.address, clientConnections: listener?.connections ?? 0, requests: listener?.requests ?? 0, listenerProblem: problem, ...pool.snapshot() };
     }
     return out;
   }

@@ -29,6 +29,30 @@ export class RequestTally {
     if (code >= 500) this.errors++;
     this.latency[bucketOf(seconds)]++;
   }
+
+  /** Sets the counts to the sum of `parts` (the proxy workers' tallies, sent over IPC as JSON). */
+  setSum(parts: readonly TallyCounts[]): void {
+    this.requests = this.errors = this.failures = 0;
+    this.latency.fill(0);
+    for (const p of parts) {
+      this.requests += p.requests;
+      this.errors += p.errors;
+      this.failures += p.failures;
+      for (let i = 0; i < this.latency.length; i++) this.latency[i] += p.latency[i] ?? 0;
+    }
+  }
+
+  toJSON(): TallyCounts {
+    return { requests: this.requests, errors: this.errors, failures: this.failures, latency: [...this.latency] };
+  }
+}
+
+/** A RequestTally as plain data. */
+export interface TallyCounts {
+  requests: number;
+  errors: number;
+  failures: number;
+  latency: readonly number[];
 }
 
 /**

@@ -43,7 +43,7 @@ describe('hostAllowed', () => {
 
 describe('admin listener', () => {
   it('answers a loopback or allowed Host, and 403 to any other name', async () => {
-    const admin = new AdminServer({ address: '127.0.0.1:0', registry: new Registry(), readiness: () => ({ ready: true, body: 'ok\n' }), pools: () => [], allowedHosts: ['ballast.test'] });
+    const admin = new AdminServer({ address: '127.0.0.1:0', metrics: new Registry(), readiness: () => ({ ready: true, body: 'ok\n' }), pools: () => [], allowedHosts: ['ballast.test'] });
     const address = await admin.listen();
     cleanups.push(() => admin.close());
     const status = async (host: string) => (await get(`http://${address}/debug/pools`, { headers: { host } })).status;

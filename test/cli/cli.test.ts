@@ -1,5 +1,5 @@
 // The CLI as users run it: a real process, real files, exit codes and output.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,27 +8,12 @@ import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse, parseAllDocuments } from 'yaml';
 import { balancerPoolCrd } from '../../src/api/crd.js';
+import { runBallast } from '../support/run-ballast.js';
 import { waitFor } from '../support/wait-for.js';
 
 let dir: string;
 
 const NODE_CLI = [process.execPath, '--import', 'tsx', 'src/cli/main.ts'];
-
-interface Run {
-  env?: Record<string, string>;
-  /** Run as an unprivileged user: root reads any file, so permission errors need another uid. */
-  unprivileged?: boolean;
-}
-
-function ballast(args: string[], { env = {}, unprivileged = false }: Run = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const node = [...NODE_CLI, ...args];
-  const [cmd, ...argv] = unprivileged && process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', ...node] : node;
-  return new Promise((resolve) => {
-    execFile(cmd, argv, { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /**
  * A long-running command (`dev`) until its stdout shows `ready`, then SIGTERM; what it printed.
@@ -65,12 +50,12 @@ afterAll(async () => {
 
 describe('ballast CLI', () => {
   it('validate: exit 0 on good manifests, exit 1 naming file, document, field and reason on bad ones', async () => {
-    const ok = await ballast(['validate', '-f', 'manifests/dev', '-f', 'manifests/examples']);
-    expect(ok).toEqual(expect.objectContaining({ code: 0, stdout: '3 objects valid\n' }));
+    const ok = await runBallast(['validate', '-f', 'manifests/examples']);
+    expect(ok).toEqual(expect.objectContaining({ code: 0, stdout: '2 objects valid\n' }));
 
     const bad = path.join(dir, 'bad.yaml');
     await writeFile(bad, 'apiVersion: v1\nkind: Service\nmetadata: { name: ok }\nspec: { ports: [{ port: 80 }] }\n---\napiVersion: ballast.dev/v1alpha1\nkind: BalancerPool\nmetadata: { name: web }\nspec:\n  endpoints: [{ address: 10.0.0.1, port: 80 }]\n  listener: { port: 70000 }\n');
-    const res = await ballast(['validate', '-f', bad]);
+    const res = await runBallast(['validate', '-f', bad]);
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(`${bad}#2 spec.listener.port: must be <= 65535 (BalancerPool default/web)\n`);
   });
@@ -92,21 +77,21 @@ ports: [{ name: http, port: 8080 }]
 endpoints: [{ addresses: [10.0.0.2] }, { addresses: [10.0.0.1] }]
 `,
     );
-    const yaml = await ballast(['render', 'nginx', '-f', file]);
+    const yaml = await runBallast(['render', 'nginx', '-f', file]);
     expect(yaml.code).toBe(0);
     const cm = parseAllDocuments(yaml.stdout).map((d) => d.toJS())[0];
     expect(cm.metadata).toEqual(expect.objectContaining({ name: 'web-nginx', namespace: 'shop' }));
     expect(cm.data['shop_web.conf']).toMatch(/upstream shop_web \{\n\s+server 10\.0\.0\.1:8080 weight=1 max_fails=1 fail_timeout=10s;\n\s+server 10\.0\.0\.2:8080/);
 
-    const conf = await ballast(['render', 'nginx', '-f', file, '--format', 'conf']);
+    const conf = await runBallast(['render', 'nginx', '-f', file, '--format', 'conf']);
     expect(conf.stdout).toBe(cm.data['shop_web.conf']);
   });
 
   it('crd prints the generated CRD; --version prints the package version', async () => {
-    const crd = await ballast(['crd']);
+    const crd = await runBallast(['crd']);
     expect(parse(crd.stdout)).toEqual(balancerPoolCrd());
     const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
-    expect(await ballast(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect(await runBallast(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 });
 
@@ -120,16 +105,18 @@ describe('a mistake on the command line gets one line that says what to do, and 
     [['dev', '--admin', '127.0.0.1:99999'], '--admin "127.0.0.1:99999": port must be <= 65535; use HOST:PORT such as 127.0.0.1:9901 (port 0 picks a free one)'],
     [['dev', '--log-level', 'loud'], '--log-level "loud" is not a log level; use one of trace, debug, info, warn, error, fatal, silent'],
     [['dev', '--manifests', 'package.json'], '--manifests package.json: is a file, not a folder; pass the folder that holds the manifests'],
+    [['dev', '--workers', '0'], '--workers "0" is not a number of workers from 1 to 1024, or auto'],
+    [['controller', '--workers', 'many'], '--workers "many" is not a number of workers from 1 to 1024, or auto'],
     [['controller', '--leader-elect=maybe'], '--leader-elect "maybe" is not true or false; use --leader-elect=true or --leader-elect=false'],
     [['controller', '--resync-period', 'soon'], '--resync-period "soon" is not a number >= 0'],
     [['controller', '--pool', 'web'], '--pool needs --namespace: a sidecar balances one pool of one namespace'],
     [['controller', '--listener-namespaces', 'shop=9000-8000'], '--listener-namespaces "shop=9000-8000": the range 9000-8000 is empty'],
   ])('ballast %j', async (args, line) => {
-    expect(await ballast(args)).toEqual(usage(line));
+    expect(await runBallast(args)).toEqual(usage(line));
   });
 
   it('BALLAST_LOG_LEVEL is checked like --log-level', async () => {
-    expect(await ballast(['dev'], { env: { BALLAST_LOG_LEVEL: 'loud' } })).toEqual(
+    expect(await runBallast(['dev'], { env: { BALLAST_LOG_LEVEL: 'loud' } })).toEqual(
       usage('BALLAST_LOG_LEVEL "loud" is not a log level; use one of trace, debug, info, warn, error, fatal, silent'),
     );
   });
@@ -137,14 +124,14 @@ describe('a mistake on the command line gets one line that says what to do, and 
   it('controller --kubeconfig: a missing file, a folder, or a file that is no kubeconfig', async () => {
     const hint = 'pass a kubeconfig file, or leave --kubeconfig out for $KUBECONFIG, ~/.kube/config or the in-cluster service account';
     const missing = path.join(dir, 'no-kubeconfig');
-    expect(await ballast(['controller', '--kubeconfig', missing])).toEqual(usage(`--kubeconfig ${missing}: no such file or directory; ${hint}`));
-    expect(await ballast(['controller', '--kubeconfig', dir])).toEqual(usage(`--kubeconfig ${dir}: is a folder, not a file; ${hint}`));
+    expect(await runBallast(['controller', '--kubeconfig', missing])).toEqual(usage(`--kubeconfig ${missing}: no such file or directory; ${hint}`));
+    expect(await runBallast(['controller', '--kubeconfig', dir])).toEqual(usage(`--kubeconfig ${dir}: is a folder, not a file; ${hint}`));
     const broken = path.join(dir, 'broken-kubeconfig');
     await writeFile(broken, 'clusters: [\n');
-    expect(await ballast(['controller', '--kubeconfig', broken])).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringMatching(new RegExp(`^ballast: --kubeconfig ${broken}: not a kubeconfig \\(.+\\); `)) }));
+    expect(await runBallast(['controller', '--kubeconfig', broken])).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringMatching(new RegExp(`^ballast: --kubeconfig ${broken}: not a kubeconfig \\(.+\\); `)) }));
     const empty = path.join(dir, 'empty-kubeconfig');
     await writeFile(empty, 'apiVersion: v1\nkind: Config\n');
-    expect(await ballast(['controller', '--kubeconfig', empty])).toEqual(usage(`--kubeconfig ${empty}: its current-context names no cluster; ${hint}`));
+    expect(await runBallast(['controller', '--kubeconfig', empty])).toEqual(usage(`--kubeconfig ${empty}: its current-context names no cluster; ${hint}`));
   });
 
   it('an admin address already in use (Ballast started twice) is one line and exit 1', async () => {
@@ -154,7 +141,7 @@ describe('a mistake on the command line gets one line that says what to do, and 
     try {
       const empty = path.join(dir, 'no-manifests');
       await mkdir(empty, { recursive: true });
-      const res = await ballast(['dev', '--manifests', empty, '--admin', admin]);
+      const res = await runBallast(['dev', '--manifests', empty, '--admin', admin]);
       expect(res).toEqual({
         code: 1,
         stdout: '',
@@ -188,7 +175,7 @@ describe('logs', () => {
     expect((await logsOf(dev('--log-format', 'json'), { terminal: true })).every(isJson)).toBe(true);
     expect((await logsOf(dev(), { env: { BALLAST_LOG_FORMAT: 'pretty' } }))[0]).toMatch(pretty);
     expect((await logsOf(dev('--log-format', 'json'), { env: { BALLAST_LOG_FORMAT: 'pretty' } })).every(isJson)).toBe(true);
-    expect(await ballast(['dev', '--log-format', 'xml'])).toEqual(usage('--log-format "xml" is not a log format; use one of json, pretty'));
+    expect(await runBallast(['dev', '--log-format', 'xml'])).toEqual(usage('--log-format "xml" is not a log format; use one of json, pretty'));
   });
 });
 
@@ -197,8 +184,8 @@ describe('validate reads what it can and names what it cannot', () => {
     const root = path.join(dir, 'tree');
     await mkdir(path.join(root, 'd.yaml'), { recursive: true });
     await writeFile(path.join(root, 'd.yaml', 'pool.yaml'), POOL);
-    expect(await ballast(['validate', '-f', root])).toEqual({ code: 0, stdout: '1 object valid\n', stderr: '' });
-    expect(await ballast(['validate', '-f', path.join(root, 'd.yaml')])).toEqual({ code: 0, stdout: '1 object valid\n', stderr: '' });
+    expect(await runBallast(['validate', '-f', root])).toEqual({ code: 0, stdout: '1 object valid\n', stderr: '' });
+    expect(await runBallast(['validate', '-f', path.join(root, 'd.yaml')])).toEqual({ code: 0, stdout: '1 object valid\n', stderr: '' });
   });
 
   it('an unreadable file: one line naming it, exit 1, whether given or found in a folder', async () => {
@@ -212,7 +199,7 @@ describe('validate reads what it can and names what it cannot', () => {
     // mkdtemp made the parent 0700: let the unprivileged user through to the files.
     await chmod(dir, 0o755);
     for (const target of [secret, root]) {
-      expect(await ballast(['validate', '-f', target], { unprivileged: true })).toEqual({ code: 1, stdout: '', stderr: `${secret}: permission denied\n` });
+      expect(await runBallast(['validate', '-f', target], { unprivileged: true })).toEqual({ code: 1, stdout: '', stderr: `${secret}: cannot be read (EACCES: permission denied)\n` });
     }
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { ProxyPools } from '../../src/proxy/proxy-pools.js';
 import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
 import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
 import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, kubectl, type KubeObject } from '../support/cluster.js';
@@ -70,7 +71,7 @@ const pool = (listen: number, spec: Record<string, unknown> = { service: { name:
 
 /** The backends the pool's proxy routes to now (active ones), sorted. */
 const live = (c: Controller, name = 'web') =>
-  (c.app.proxy!.snapshot()[`${ns}/${name}`]?.backends ?? [])
+  ((c.app.proxy as ProxyPools).snapshot()[`${ns}/${name}`]?.backends ?? [])
     .filter((b) => b.state === 'active')
     .map((b) => b.backend)
     .sort();

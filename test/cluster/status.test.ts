@@ -95,7 +95,7 @@ describe('pool Events on a real API server', () => {
     await admin.apply(pool({ endpoints: one }));
     const c = await startTestController(identity.kubeconfig, ns);
     await waitFor(async () => (await condition('Ready'))?.status === 'True', 10_000);
-    const backends = () => c.app.proxy?.snapshot()[`${ns}/web`]?.backends.length ?? c.app.reconciler.appliedPlans()[0]?.backends.length;
+    const backends = () => c.app.reconciler.appliedPlans()[0]?.backends.length;
     for (const endpoints of [two, one, two]) {
       await admin.apply(pool({ endpoints }));
       await waitFor(() => backends() === endpoints.length, 10_000);

@@ -1,8 +1,8 @@
 // Dev mode end to end: real manifest files, real chokidar, real listeners, real backends on loopback.
-import { mkdtemp, mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rename, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { startBallast, type Ballast } from '../../src/app.js';
 import { parseListenerPolicy, type ListenerPolicy } from '../../src/plan/listener-policy.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
@@ -136,6 +136,42 @@ describe('ballast dev', () => {
     await waitFor(() => servedBy(a, [ports[1]]), 5000);
   });
 
+  // A file that was valid keeps every object it declared, whatever the error, until it declares them no longer.
+  it.each([
+    ['the kind line deleted', (y: string) => y.replace('kind: BalancerPool\n', ''), /web\.yaml#1 kind: kind is required/],
+    ['a misspelt kind', (y: string) => y.replace('kind: BalancerPool', 'kind: BalancerPol'), /web\.yaml#1 kind: Unsupported value "BalancerPol": supported values: "BalancerPool"/],
+    ['the name removed', (y: string) => y.replace('  name: web\n', '  labels: { app: web }\n'), /web\.yaml#1 metadata\.name: Required value/],
+    ['a numeric name', (y: string) => y.replace('  name: web', '  name: 42'), /web\.yaml#1 metadata\.name: must be a string, got number/],
+    ['UTF-16', (y: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(y, 'utf16le')]), /web\.yaml: is UTF-16 text; save it as UTF-8; keeping the objects it last declared/],
+    ['a scalar', () => 'just some text\n', /web\.yaml#1 must be an object, got string/],
+    ['a list', () => '- a\n- b\n', /web\.yaml#1 must be an object, got array/],
+  ])('keeps serving the last good pool when an edit leaves %s, and removes it when the file is emptied', async (_what, edit, error) => {
+    const listen = await freePort();
+    const file = path.join(dir, 'web.yaml');
+    const good = poolYaml('web', listen, [ports[0]]);
+    await writeFile(file, good);
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+
+    await writeFile(file, edit(good));
+    await waitFor(() => logs.lines().some((l) => l.level === 50 && error.test(String(l.msg))), 5000);
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+
+    await truncate(file, 0); // an empty file declares nothing
+    await waitFor(() => refused(listen), 5000);
+  });
+
+  it('serves a pool declared in two files from the first and names both files in an error', async () => {
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'a.yaml'), poolYaml('web', listen, [ports[0]]));
+    await writeFile(path.join(dir, 'b.yaml'), poolYaml('web', listen, [ports[1]]));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+    expect(logs.lines().filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
+      `${path.join(dir, 'b.yaml')}: BalancerPool default/web is already declared in ${path.join(dir, 'a.yaml')}; this one is ignored`,
+    ]);
+  });
+
   it('closes the listener of a pool whose file is deleted, reopens it when re-created, and moves a listener to a new port', async () => {
     const [a, moved] = [await freePort(), await freePort()];
     const file = path.join(dir, 'web.yaml');
@@ -237,5 +273,87 @@ spec:
     expect(logs.lines().find((l) => l.pool === 'default/web')?.problems).toEqual([
       `ListenerNotAllowed: namespace default may not listen on port ${denied} (--listener-namespaces=shop=${allowed})`,
     ]);
+  });
+});
+
+describe('ballast dev, the manifests folder itself', () => {
+  let base: string;
+  let dir: string;
+  let app: Ballast | undefined;
+  let logs: ReturnType<typeof captureLogs>;
+
+  async function start() {
+    logs = captureLogs();
+    app = await startBallast({ logger: logs.logger, sources: [new FileSource({ dir, logger: logs.logger, debounceMs: 50, resyncMs: 0 })] });
+  }
+
+  beforeEach(async () => {
+    base = await mkdtemp(path.join(tmpdir(), 'ballast-folder-'));
+    dir = path.join(base, 'manifests');
+  });
+  afterEach(async () => {
+    await app?.stop();
+    app = undefined;
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('logs at start which folder it watches and how many files and pools it found', async () => {
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', await freePort(), [ports[0]]));
+    await writeFile(path.join(dir, 'api.yaml'), poolYaml('api', await freePort(), [ports[1]]));
+    await start();
+    expect(logs.lines().find((l) => String(l.msg).startsWith('watching '))).toEqual(
+      expect.objectContaining({ level: 30, dir, files: 2, pools: 2, msg: `watching ${dir}: 2 manifest files, 2 pools` }),
+    );
+  });
+
+  it('warns about a missing folder, then an empty one, and serves the pools once they appear', async () => {
+    await start();
+    expect(logs.lines().filter((l) => l.level === 40).map((l) => l.msg)).toEqual([`the manifests folder ${dir} does not exist; watching for it to appear`]);
+
+    await mkdir(dir);
+    await waitFor(() => logs.lines().some((l) => l.level === 40 && l.msg === `no manifests in ${dir} (*.yaml, *.yml, *.json); watching for some to appear`), 5000);
+
+    const listen = await freePort();
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[0]]));
+    await waitFor(() => servedBy(listen, [ports[0]]), 5000);
+  });
+
+  it('follows the folder being deleted and re-created, replaced by a symlink, moved away and moved back', async () => {
+    const listen = await freePort();
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[0]]));
+    await start();
+    expect(await spread(listen, 2)).toEqual([ports[0], ports[0]]);
+
+    // Deleted: its files are gone, so is the pool. Re-created: followed, and edits in it too.
+    await rm(dir, { recursive: true });
+    await waitFor(() => refused(listen), 5000);
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[1]]));
+    await waitFor(() => servedBy(listen, [ports[1]]), 5000);
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[2]]));
+    await waitFor(() => servedBy(listen, [ports[2]]), 5000);
+
+    // Replaced by a symlink to another folder: that folder's files, and edits made in it.
+    const other = path.join(base, 'other');
+    await mkdir(other);
+    await writeFile(path.join(other, 'web.yaml'), poolYaml('web', listen, [ports[0]]));
+    await rm(dir, { recursive: true });
+    await symlink(other, dir);
+    await waitFor(() => servedBy(listen, [ports[0]]), 5000);
+    await writeFile(path.join(other, 'web.yaml'), poolYaml('web', listen, [ports[1]]));
+    await waitFor(() => servedBy(listen, [ports[1]]), 5000);
+
+    // Moved away (the link is renamed), then a folder moved in under the name.
+    await rename(dir, path.join(base, 'moved'));
+    await waitFor(() => refused(listen), 5000);
+    const next = path.join(base, 'next');
+    await mkdir(next);
+    await writeFile(path.join(next, 'web.yaml'), poolYaml('web', listen, [ports[2]]));
+    await rename(next, dir);
+    await waitFor(() => servedBy(listen, [ports[2]]), 5000);
+    await writeFile(path.join(dir, 'web.yaml'), poolYaml('web', listen, [ports[0]]));
+    await waitFor(() => servedBy(listen, [ports[0]]), 5000);
   });
 });

@@ -82,7 +82,9 @@ describe('install manifests', () => {
 
     it.each(['crds', 'manifests', 'manifests/controller', 'manifests/nginx', 'manifests/sidecar'])('every object of %s passes a server-side dry run', async (dir) => {
       const rendered = await kubectl(['kustomize', dir]);
-      const out = await kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=ballast-test', '-f', '-'], { input: rendered });
+      // --force-conflicts: the README smoke test may already have applied these objects client-side in
+      // the shared control plane; this checks every field against the server, not who owns it.
+      const out = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '--field-manager=ballast-test', '-f', '-'], { input: rendered });
       // One line per object, each "(server dry run)".
       const lines = out.trim().split('\n');
       expect(lines).toHaveLength(parseAllDocuments(rendered).length);

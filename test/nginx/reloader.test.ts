@@ -186,7 +186,11 @@ describe('NginxReloader with a real nginx', () => {
     const rejections: string[] = [];
     r.reloader.on('rejected', ({ error }) => rejections.push(error));
     const sighups = async () => ((await r.nginx.errorLog()).match(/signal 1 \(SIGHUP\) received/g) ?? []).length;
-    const sighupsBefore = await sighups();
+    // nginx logs the start-up reload's SIGHUP a moment after it took it: count from once it shows.
+    const sighupsBefore = await waitFor(async () => {
+      const n = await sighups();
+      return n === r.reloader.status().reloads ? n : undefined;
+    });
 
     // Syntactically fine, but nginx refuses it: the kind of mistake only `nginx -t` catches.
     const broken = renderUpstream(plan(b.port)).replace('weight=1', 'weight=0');

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +36,8 @@ export async function startTestControlPlane(): Promise<ControlPlane> {
       process.env[CLUSTER_ENV] = JSON.stringify(info);
       await kubectl(['apply', '-k', path.resolve(import.meta.dirname, '../../crds')]);
       await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/balancerpools.ballast.dev']);
+      // kubectl cached discovery from before the CRD existed, and `explain` does not refresh it on a miss.
+      await rm(path.join(info.dir, 'kubectl-cache'), { recursive: true, force: true });
     },
   });
 }

@@ -33,7 +33,8 @@ export class KeepAliveLoad {
   private async one(): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const r = await get(this.url, { agent: this.agent, timeoutMs: 2000 });
+        // The retry takes a new connection, not another pooled one to the same dead peer.
+        const r = await get(this.url, { agent: attempt === 0 ? this.agent : undefined, timeoutMs: 2000 });
         if (r.status === 200) this.replies.push({ at: performance.now(), body: r.body });
         else this.failures.push(`status ${r.status}: ${r.body}`);
         return;
@@ -43,7 +44,7 @@ export class KeepAliveLoad {
           this.retriedResets++;
           continue;
         }
-        this.failures.push(`${e.code ?? ''} ${e.message}`);
+        this.failures.push(`${e.code ?? ''} ${e.message}${attempt > 0 ? ' (on the retry)' : e.reusedSocket ? ' (reused socket)' : ''}`);
         return;
       }
     }

@@ -1,17 +1,21 @@
-// Dev mode's source: a folder of manifests, watched with chokidar. Like Traefik's file provider, any
-// change re-reads every file into one full view; the store then emits only what really changed.
-// A file that does not parse or validate keeps its last good objects, so a half-written file or a
-// typo never takes down a pool that was serving.
-import { readdir, readFile, stat } from 'node:fs/promises';
+// Dev mode's source: a folder of manifests. Like Traefik's file provider, any change re-reads every
+// file into one full view; the store then emits only what really changed. The rules:
+// - a file that does not read, parse or validate removes nothing: every object it last declared keeps
+//   its last good version (valid documents beside the broken one still apply) until the file is valid
+//   again and no longer declares it, so a half-written file or a typo never takes down a pool;
+// - only a file that is gone (ENOENT), or empty, takes its objects away;
+// - parsing runs on a worker thread (manifest-parser.ts), never on the thread that serves the pools.
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import { splitKey, type ObjectKey } from '../../api/keys.js';
 import type { KubeObject, ObjectKind } from '../../api/schema.js';
 import { KINDS } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
 import type { ObjectStore } from '../../controller/store.js';
 import type { Logger } from '../../log.js';
-import { describeDocumentError, identityKey, identityOf, loadManifest, MANIFEST_EXTENSIONS, type LoadedFile } from './manifest-loader.js';
+import { FolderWatcher } from './folder-watcher.js';
+import { errnoText, listManifestFiles, MANIFEST_EXTENSIONS, NotAFolderError, readManifestFile } from './manifest-files.js';
+import { declarationId, describeDocumentError, mergeDeclarations, type LoadedFile } from './manifest-loader.js';
+import { ManifestParser } from './manifest-parser.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -24,37 +28,18 @@ export interface FileSourceOptions {
   onErrors?: (file: string, errors: readonly string[]) => void;
 }
 
-// kubelet's ConfigMap volumes keep the real files in `..<timestamp>/` and `..data/`, with symlinks
-// beside them; editors leave dotfiles (`.web.yaml.swp`) and backups (`web.yaml~`).
-const ignoredName = (name: string) => name.startsWith('.') || name.endsWith('~');
-
-async function listManifests(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  for (const entry of entries) {
-    if (ignoredName(entry.name)) continue;
-    const full = path.join(dir, entry.name);
-    // Symlinks (ConfigMap volumes) are followed: stat, not the dirent type.
-    const st = await stat(full).catch(() => undefined);
-    if (st?.isDirectory()) out.push(...(await listManifests(full)));
-    else if (st?.isFile() && MANIFEST_EXTENSIONS.includes(path.extname(entry.name))) out.push(full);
-  }
-  return out.sort();
-}
+const objectId = (o: KubeObject) => declarationId(o.kind, o.metadata.namespace, o.metadata.name);
 
 export class FileSource implements Source {
   readonly name = 'files';
-  private watcher?: FSWatcher;
-  private timer?: NodeJS.Timeout;
+  private watcher?: FolderWatcher;
   private resyncTimer?: NodeJS.Timeout;
   private reading?: Promise<void>;
   private again = false;
   private store?: ObjectStore;
-  /** Per file: the last good object of each identity it declared. */
-  private readonly lastGood = new Map<string, Map<string, KubeObject>>();
+  private readonly parser = new ManifestParser();
+  /** Per file: the objects it last declared (their last good versions). */
+  private readonly lastGood = new Map<string, KubeObject[]>();
   /** Per file: the errors last logged, so an unchanged broken file is not reported on every re-read. */
   private readonly lastErrors = new Map<string, string>();
   /** Per file: the text last parsed and its result. Re-reading is cheap, parsing is not: with 100,000
@@ -63,31 +48,30 @@ export class FileSource implements Source {
   private readonly parsed = new Map<string, { text: string; loaded: LoadedFile }>();
   /** Which file declared each object of the current view, by identity. */
   private origins = new Map<string, string>();
+  /** The folder-level warning last logged (missing, empty), so it is said once per state. */
+  private folderState = '';
 
   constructor(private readonly opts: FileSourceOptions) {}
 
+  /** A missing or empty folder is a warning, a file where the folder should be an error: Ballast keeps watching. */
   async start(store: ObjectStore): Promise<void> {
     this.store = store;
     const { dir, logger } = this.opts;
-    this.watcher = watch(dir, { ignoreInitial: true });
-    this.watcher.on('all', () => this.schedule());
-    this.watcher.on('error', (err) => logger.error({ err, dir }, 'file watcher error'));
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    this.watcher = new FolderWatcher({ dir, debounceMs: this.opts.debounceMs ?? 100, onChange: () => void this.reload(), logger });
+    await this.watcher.start();
     await this.reload();
+    const files = this.lastGood.size;
+    const pools = store.keys('BalancerPool').length;
+    logger.info({ dir: this.display(dir), files, pools }, `watching ${this.display(dir)}: ${files} manifest file${files === 1 ? '' : 's'}, ${pools} pool${pools === 1 ? '' : 's'}`);
     const resyncMs = this.opts.resyncMs ?? 30_000;
-    if (resyncMs > 0) this.resyncTimer = setInterval(() => this.schedule(), resyncMs).unref();
+    if (resyncMs > 0) this.resyncTimer = setInterval(() => this.watcher?.schedule(), resyncMs).unref();
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
     await this.watcher?.close();
     await this.reading;
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload(), this.opts.debounceMs ?? 100);
+    await this.parser.close();
   }
 
   /** Re-reads everything; a re-read asked for while one runs happens right after it. */
@@ -102,7 +86,8 @@ export class FileSource implements Source {
         try {
           await this.readAll();
         } catch (err) {
-          this.opts.logger.error({ err, dir: this.opts.dir }, 'reading manifests failed; keeping the last good state');
+          const message = err instanceof NotAFolderError ? err.message : errnoText(err as NodeJS.ErrnoException);
+          this.opts.logger.error({ dir: this.display(this.opts.dir) }, `reading manifests failed (${message}); keeping the last good state`);
         }
       } while (this.again);
       this.reading = undefined;
@@ -112,61 +97,76 @@ export class FileSource implements Source {
 
   private display(file: string): string {
     const rel = path.relative(process.cwd(), file);
-    return rel.startsWith('..') ? file : rel;
+    return rel.startsWith('..') || rel === '' ? file : rel;
+  }
+
+  private async listFiles(): Promise<string[]> {
+    const { dir, logger } = this.opts;
+    const files = await listManifestFiles(dir);
+    const state =
+      files === undefined
+        ? `the manifests folder ${this.display(dir)} does not exist; watching for it to appear`
+        : files.length === 0
+          ? `no manifests in ${this.display(dir)} (${MANIFEST_EXTENSIONS.map((e) => `*${e}`).join(', ')}); watching for some to appear`
+          : '';
+    if (state !== this.folderState && state) logger.warn({ dir: this.display(dir) }, state);
+    this.folderState = state;
+    return files ?? [];
   }
 
   private async readAll(): Promise<void> {
-    const files = await listManifests(this.opts.dir);
-    const view = new Map<string, { object: KubeObject; file: string }>();
-    const seen = new Set(files);
-    // Read in parallel (1,000 files one by one took ~100 ms), then fold in a fixed order.
-    const texts = await Promise.all(files.map((f) => readFile(f, 'utf8').catch(() => undefined)));
+    const files = await this.listFiles();
+    const reads = await Promise.all(files.map((f) => readManifestFile(f)));
+    // Parse what changed, all at once on the worker; the rest comes from the cache.
+    const loaded = await Promise.all(
+      files.map(async (file, i) => {
+        const read = reads[i];
+        if (!('text' in read)) return undefined;
+        const cached = this.parsed.get(file);
+        const result = cached?.text === read.text ? cached.loaded : await this.parser.parse(file, read.text);
+        this.parsed.set(file, { text: read.text, loaded: result });
+        return result;
+      }),
+    );
+    const declared: { file: string; display: string; objects: KubeObject[] }[] = [];
+    const errors = new Map<string, string[]>();
     for (const [i, file] of files.entries()) {
-      const text = texts[i];
-      if (text === undefined) {
-        seen.delete(file); // removed between listing and reading
-        continue;
-      }
-      const cached = this.parsed.get(file);
-      const loaded = cached?.text === text ? cached.loaded : loadManifest(file, text);
-      this.parsed.set(file, { text, loaded });
-      const previous = this.lastGood.get(file) ?? new Map<string, KubeObject>();
-      const current = new Map<string, KubeObject>();
-      const errors: string[] = [];
-      if (loaded.error) {
-        errors.push(`${this.display(file)}: ${loaded.error}`);
-        for (const [k, o] of previous) current.set(k, o);
-      }
-      for (const doc of loaded.documents) {
-        if (doc.ok) {
-          current.set(identityKey(identityOf(doc.object)!), doc.object);
-          continue;
+      const read = reads[i];
+      if ('gone' in read) continue; // removed between listing and reading
+      const previous = this.lastGood.get(file) ?? [];
+      const problems: string[] = [];
+      let current: KubeObject[] = [];
+      if ('error' in read) {
+        problems.push(`${this.display(file)}: ${read.error}; keeping the objects it last declared`);
+      } else {
+        const l = loaded[i]!;
+        if (l.error) problems.push(`${this.display(file)}: ${l.error}`);
+        for (const doc of l.documents) {
+          if (doc.ok) current.push(doc.object);
+          else problems.push(describeDocumentError(this.display(file), doc));
         }
-        errors.push(describeDocumentError(this.display(file), doc));
-        const kept = doc.identity && previous.get(identityKey(doc.identity));
-        if (kept) current.set(identityKey(doc.identity!), kept);
+      }
+      if (problems.length > 0) {
+        const declaredNow = new Set(current.map(objectId));
+        current = [...current, ...previous.filter((o) => !declaredNow.has(objectId(o)))];
       }
       this.lastGood.set(file, current);
-      for (const [k, object] of current) {
-        const other = view.get(k);
-        if (other) {
-          errors.push(`${this.display(file)}: ${object.kind} ${object.metadata.namespace}/${object.metadata.name} is already declared in ${this.display(other.file)}; this one is ignored`);
-          continue;
-        }
-        view.set(k, { object, file });
-      }
-      this.report(file, errors);
+      errors.set(file, problems);
+      declared.push({ file, display: this.display(file), objects: current });
     }
+    const seen = new Set(declared.map((d) => d.file));
     for (const file of [...this.lastGood.keys()]) {
-      if (!seen.has(file)) {
-        this.lastGood.delete(file);
-        this.parsed.delete(file);
-        this.report(file, []);
-      }
+      if (seen.has(file)) continue;
+      this.lastGood.delete(file);
+      this.parsed.delete(file);
+      if (this.lastErrors.delete(file)) this.opts.onErrors?.(this.display(file), []); // a broken file deleted
     }
-    this.origins = new Map([...view].map(([k, { file }]) => [k, this.display(file)]));
+    const view = mergeDeclarations(declared);
+    for (const [file, e] of view.errors) errors.get(file)!.push(...e);
+    for (const [file, e] of errors) this.report(file, e);
+    this.origins = view.origins;
     const byKind = new Map<ObjectKind, KubeObject[]>(KINDS.map((k) => [k, []]));
-    for (const { object } of view.values()) byKind.get(object.kind)!.push(object);
+    for (const object of view.objects) byKind.get(object.kind)!.push(object);
     // Slices and Services first, so a pool that appears with its slices is planned with them.
     for (const kind of ['Service', 'EndpointSlice', 'BalancerPool'] as const) this.store!.replace(kind, byKind.get(kind)!);
   }
@@ -174,7 +174,7 @@ export class FileSource implements Source {
   /** The file (as logged) that declares an object, e.g. `manifests/dev/web.yaml`. */
   origin(kind: ObjectKind, key: ObjectKey): string | undefined {
     const { namespace, name } = splitKey(key);
-    return this.origins.get(identityKey({ kind, namespace, name }));
+    return this.origins.get(declarationId(kind, namespace, name));
   }
 
   private report(file: string, errors: string[]): void {
