@@ -174,13 +174,16 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       })
     : undefined;
   elector?.start();
+  let stopped: Promise<void> | undefined;
   return {
     app,
     elector,
-    stop: async () => {
-      await elector?.stop();
-      await app.stop();
-    },
+    // Once: a second SIGTERM, or a test that stops a leader itself, waits for the same shutdown.
+    stop: () =>
+      (stopped ??= (async () => {
+        await elector?.stop();
+        await app.stop();
+      })()),
   };
 }
 

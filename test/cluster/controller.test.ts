@@ -9,12 +9,12 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { ProxyPools } from '../../src/proxy/proxy-pools.js';
-import { startController, type Controller, type ControllerOptions } from '../../src/cli/controller.js';
-import { parseListenerPolicy } from '../../src/plan/listener-policy.js';
+import type { Controller, ControllerOptions } from '../../src/cli/controller.js';
 import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, kubectl, type KubeObject } from '../support/cluster.js';
 import { ApiServer, compactEtcd, writeKubeconfig } from '../support/control-plane.js';
 import { servedBy, startDemoBackends } from '../support/demo-backends.js';
 import { freePort, get, refused } from '../support/http-get.js';
+import { startTestController, stopControllers } from '../support/cluster-controller.js';
 import { captureLogs } from '../support/log-capture.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
@@ -25,30 +25,12 @@ let ns: string;
 let identity: { kubeconfig: string; user: string; token: string };
 let ports: number[] = [];
 let closeBackends: () => Promise<void>;
-const controllers: Controller[] = [];
 const closers: (() => Promise<void>)[] = [];
 
 const POOLS = () => `/apis/ballast.dev/v1alpha1/namespaces/${ns}/balancerpools`;
 const SLICES = () => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
 
-async function controller(extra: Partial<ControllerOptions> = {}): Promise<Controller> {
-  const c = await startController({
-    kubeconfig: identity.kubeconfig,
-    namespace: ns,
-    admin: '127.0.0.1:0',
-    leaderElect: false,
-    leaderElectionNamespace: ns,
-    leaderElectionId: 'ballast-test',
-    listenerNamespaces: parseListenerPolicy(ns),
-    resyncSeconds: 1, // resync on, as in production (where it is 300 s), and often
-    shutdownDelaySeconds: 0,
-    logger: captureLogs().logger,
-    watchBackoff: { baseMs: 100, maxMs: 1000, jitter: 0.2 },
-    ...extra,
-  });
-  controllers.push(c);
-  return c;
-}
+const controller = (extra: Partial<ControllerOptions> = {}): Promise<Controller> => startTestController(identity.kubeconfig, ns, { logger: captureLogs().logger, ...extra });
 
 /** One slice of Service `web`; each endpoint one TEST-NET-3 address, all on port 8080. */
 function slice(name: string, endpoints: { ip: number; ready?: boolean; serving?: boolean; terminating?: boolean }[], portName = 'http', port = 8080) {
@@ -103,7 +85,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(controllers.splice(0).map((c) => c.stop()));
+  await stopControllers();
   for (const close of closers.splice(0).reverse()) await close();
   await deleteNamespace(admin, ns);
 });
@@ -340,7 +322,6 @@ describe('ballast controller on a real API server', () => {
     })();
     const stoppedAt = Date.now();
     await leader.stop();
-    controllers.splice(controllers.indexOf(leader), 1);
     await waitFor(() => follower.elector!.isLeader, timings.leaseDurationMs + 2000);
     expect(Date.now() - stoppedAt).toBeLessThan(timings.leaseDurationMs + 2000);
     await waitFor(() => status(followerPool), 10_000);
