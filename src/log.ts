@@ -13,7 +13,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 type Destination = NodeJS.WritableStream & { isTTY?: boolean; hasColors?: () => boolean };
 
 /** Pretty for a person at a terminal, JSON for anything that reads the stream. */
-export function defaultLogFormat(destination: Destination): LogFormat {
+function defaultLogFormat(destination: Destination): LogFormat {
   return destination.isTTY ? 'pretty' : 'json';
 }
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ChangeLog } from '../admin/change-log.js';
 import { startBallast, type Ballast } from '../app.js';
+import { objectKey } from '../api/keys.js';
 import { formatFieldErrors } from '../api/validate.js';
 import { ConfigMapWriter } from '../cluster/configmap-writer.js';
 import { ApiFailures, explainFailure } from '../cluster/api-failures.js';
@@ -123,7 +124,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     onInvalid: (raw, errors) => {
       status.rejected(raw, errors, (key) => requeue(key));
       const meta = raw.metadata as { namespace?: string; name?: string } | undefined;
-      changes.record({ type: 'Warning', reason: 'InvalidSpec', object: `${String(raw.kind)} ${meta?.namespace ?? 'default'}/${meta?.name ?? '?'}`, message: `spec rejected: ${formatFieldErrors(errors)}; keeping its last good state` });
+      changes.record({ type: 'Warning', reason: 'InvalidSpec', object: `${String(raw.kind)} ${objectKey(meta?.namespace, meta?.name ?? '?')}`, message: `spec rejected: ${formatFieldErrors(errors)}; keeping its last good state` });
     },
   });
   const configMaps = new ConfigMapWriter({ client, logger, namespace: o.namespace });

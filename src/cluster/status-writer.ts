@@ -4,7 +4,7 @@
 // that was rejected, or the answer to our own last write, whichever is newest), and skipped when it
 // equals what the API holds. A 409 fails the reconcile, which is retried once the watch has brought
 // the newer pool.
-import { splitKey } from '../api/keys.js';
+import { objectKey, splitKey } from '../api/keys.js';
 import type { BalancerPool, BalancerPoolStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { isNewerVersion } from '../api/resource-version.js';
@@ -57,7 +57,7 @@ export class StatusWriter implements ReconcileObserver {
   rejected(raw: Json, errors: FieldError[], requeue: (key: string) => void): void {
     const meta = raw.metadata as { namespace?: string; name?: string; generation?: number; resourceVersion?: string } | undefined;
     if (raw.kind !== KIND || !meta?.name) return;
-    const key = `${meta.namespace ?? 'default'}/${meta.name}`;
+    const key = objectKey(meta.namespace, meta.name);
     this.invalid.set(key, { generation: meta.generation, message: `spec rejected: ${formatFieldErrors(errors)}` });
     // The store keeps the last good object and its old resourceVersion; writing with that would only earn a 409.
     this.remember(key, { resourceVersion: meta.resourceVersion, status: raw.status as BalancerPoolStatus | undefined });

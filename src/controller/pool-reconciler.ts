@@ -1,6 +1,6 @@
 // Level-triggered reconcile of one pool key: re-read the store, plan, apply what changed. The key
 // carries no event: "not in the store" means "remove everything for it".
-import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
+import { DEFAULT_NAMESPACE, keyOf, objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import { computeDesiredPool, endpointId, samePlan, type DesiredPool } from '../plan/desired-pool.js';
@@ -101,7 +101,7 @@ export class PoolReconciler implements Reconciler {
     const claims = this.store
       .list('BalancerPool')
       .filter((p) => p.spec.listener)
-      .map((p) => ({ key: keyOf(p), namespace: p.metadata.namespace ?? 'default', createdAt: p.metadata.creationTimestamp, ...p.spec.listener! }));
+      .map((p) => ({ key: keyOf(p), namespace: p.metadata.namespace ?? DEFAULT_NAMESPACE, createdAt: p.metadata.creationTimestamp, ...p.spec.listener! }));
     const problem = assignListeners(claims, this.openListeners(), this.listenerPolicy).refused.get(key);
     return { pool, plan: problem ? { ...plan, listener: undefined, problems: [...plan.problems, problem] } : plan };
   }

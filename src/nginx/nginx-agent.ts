@@ -23,6 +23,7 @@ import type { DesiredPool } from '../plan/desired-pool.js';
 import {
   AGENT_CONF_FILE,
   checkDynamic,
+  DEFAULT_AGENT_SOCKET,
   LUA_BALANCER_MODULE,
   renderAgentConf,
   renderDynamicUpstream,
@@ -104,7 +105,7 @@ export class NginxAgent implements Actuator {
   constructor(private readonly opts: NginxAgentOptions) {
     this.logger = opts.logger.child({ actuator: this.name });
     this.dir = path.resolve(opts.dir);
-    this.socket = path.resolve(opts.socket ?? path.join(this.dir, 'private', 'ballast-agent.sock'));
+    this.socket = path.resolve(opts.socket ?? path.join(this.dir, 'private', DEFAULT_AGENT_SOCKET));
     if (opts.mode !== 'auto') this.mode = opts.mode;
   }
 

@@ -9,8 +9,6 @@ export interface PlanDiff {
   removed: string[];
   weights: { backend: string; from: number; to: number }[];
   states: { backend: string; from: Backend['state']; to: Backend['state'] }[];
-  /** Set when the listener changed: `from` absent means opened, `to` absent means closed. */
-  listener?: { from?: string; to?: string };
   /** Other settings, as `field from→to` (objects one level down: `healthCheck.intervalSeconds 5→10`). */
   settings: string[];
   /** The backend changes as short phrases: `added 127.0.0.1:3002`, `127.0.0.1:3000 weight 1→3`. */
@@ -68,7 +66,6 @@ export function diffPlans(before: DesiredPool | undefined, after: DesiredPool | 
     if (old && old.state !== b.state) states.push({ backend: k, from: old.state, to: b.state });
   }
   const listenerChange = listenerPhrase(before?.listener, after?.listener);
-  const listener = listenerChange ? { from: before?.listener && id(before.listener), to: after?.listener && id(after.listener) } : undefined;
   const settings = before && after ? settingChanges(before, after) : [];
   const backendChanges = [
     ...(added.length ? [`added ${added.join(', ')}`] : []),
@@ -77,5 +74,5 @@ export function diffPlans(before: DesiredPool | undefined, after: DesiredPool | 
     ...states.map((s) => `${s.backend} ${s.from}→${s.to}`),
   ];
   const changes = [...backendChanges, ...(listenerChange ? [listenerChange] : []), ...settings];
-  return { added, removed, weights, states, listener, settings, backendChanges, changes };
+  return { added, removed, weights, states, settings, backendChanges, changes };
 }

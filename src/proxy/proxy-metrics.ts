@@ -15,7 +15,7 @@ const SERIES_RETENTION_MS = 10 * 60_000;
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** One pool's request durations: per-bucket counts (not cumulative), the sum and the count. */
-export class DurationSeries {
+class DurationSeries {
   readonly counts = new Float64Array(DURATION_BUCKETS.length + 1);
   sum = 0;
   count = 0;

@@ -43,7 +43,6 @@ interface Applied {
   listeners: [ObjectKey, ListenerAddress][];
 }
 
-/** One worker's view in /debug/pools. */
 /** A worker's PoolTraffic as plain data: [pool, {pool, backends: [backend, counts][]}][]. */
 export type WorkerTraffic = [ObjectKey, { pool: TallyCounts; backends: [string, TallyCounts][] }][];
 
@@ -52,6 +51,7 @@ export function plainTraffic(traffic: Map<ObjectKey, PoolTraffic>): WorkerTraffi
   return [...traffic].map(([key, t]) => [key, { pool: t.pool.toJSON(), backends: [...t.backends].map(([id, b]) => [id, b.toJSON()]) }]);
 }
 
+/** One worker's view in /debug/pools. */
 export interface WorkerSnapshot {
   worker: number;
   pid?: number;

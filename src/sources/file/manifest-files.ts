@@ -7,20 +7,17 @@ import path from 'node:path';
 export const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
 /** The Kubernetes API server refuses a request body over 3 MiB; no manifest needs more. */
-export const MAX_MANIFEST_BYTES = 3 * 1024 * 1024;
+const MAX_MANIFEST_BYTES = 3 * 1024 * 1024;
 
 /** The manifests path names a file where a folder is needed. */
 export class NotAFolderError extends Error {
-  readonly code = 'BALLAST_NOT_A_FOLDER';
-  /** A usage error: the user passed the wrong path. */
-  readonly exitCode = 2;
   constructor(readonly folder: string) {
     super(`${folder} is a file, not a folder; pass the folder that holds the manifests`);
   }
 }
 
 /** True for a folder (or a link to one), false when nothing is there; throws NotAFolderError for anything else. */
-export async function isFolder(dir: string): Promise<boolean> {
+async function isFolder(dir: string): Promise<boolean> {
   const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw err;

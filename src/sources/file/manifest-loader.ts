@@ -7,9 +7,9 @@ import type { KubeObject } from '../../api/schema.js';
 import { classifyDocument, formatFieldErrors, parseObject, type FieldError } from '../../api/validate.js';
 
 /** Documents read from one file (`kind: List` items count one each). */
-export const MAX_DOCUMENTS = 1000;
+const MAX_DOCUMENTS = 1000;
 /** Keys in one mapping of a document Ballast reads. */
-export const MAX_KEYS = 10_000;
+const MAX_KEYS = 10_000;
 
 /** Names an object in messages. */
 export interface Identity {

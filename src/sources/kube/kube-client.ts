@@ -199,10 +199,6 @@ export class KubeClient {
     }
   }
 
-  target(): ClusterTarget {
-    return { server: this.config.getCurrentCluster()?.server ?? '(none)', context: this.config.getCurrentContext() || '(none)', user: this.config.getCurrentUser()?.name ?? '(none)' };
-  }
-
   /** The authenticated user name, from a SelfSubjectReview (which every authenticated user may create). */
   async whoAmI(signal?: AbortSignal): Promise<string> {
     const review = await this.call({ verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' }, () =>

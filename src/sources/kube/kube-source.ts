@@ -6,7 +6,7 @@
 // resourceVersion instead of relisting. A resync re-reads the informers' caches, as client-go's
 // does: a separate LIST could answer with a copy older than what a watch has already delivered
 // (a delete undone), and its answer is never newer than the cache anyway.
-import { keyOf } from '../../api/keys.js';
+import { keyOf, objectKey } from '../../api/keys.js';
 import type { KubeObject } from '../../api/schema.js';
 import { SERVICE_NAME_LABEL } from '../../api/schema.js';
 import { formatFieldErrors, parseObject, type FieldError } from '../../api/validate.js';
@@ -166,7 +166,7 @@ export class KubeSource implements Source {
       const objects: KubeObject[] = [];
       for (const raw of w.informer.list() as unknown as Json[]) {
         const meta = raw.metadata as Json;
-        const kept = this.store!.get(w.kind.kind, `${meta.namespace}/${meta.name}`);
+        const kept = this.store!.get(w.kind.kind, objectKey(meta.namespace as string | undefined, meta.name as string));
         // Unchanged since the store took it (or rejected it, which was reported then): keep what the store has.
         const o = kept?.metadata.resourceVersion === meta.resourceVersion ? kept : this.accept({ ...raw, apiVersion: w.kind.apiVersion, kind: w.kind.kind });
         const use = o ?? kept;
