@@ -1,5 +1,7 @@
 // Assembles one Ballast process: sources → store → manager/reconciler → actuators, plus the admin
 // listener. Dev mode and cluster mode differ only in the sources, actuators and observers they pass.
+import type { ObjectKey } from './api/keys.js';
+import type { StatusInput } from './controller/pool-status.js';
 import type { Registry } from 'prom-client';
 import { AdminServer } from './admin/admin-server.js';
 import { ChangeLog } from './admin/change-log.js';
@@ -45,6 +47,8 @@ export interface BallastOptions {
   listenerPolicy?: ListenerPolicy;
   /** The dashboard's latest changes; pass one when a source reports rejected objects into it. */
   changes?: ChangeLog;
+  /** Cluster mode: the rejected spec of a pool, for the dashboard (StatusWriter keeps it). */
+  invalidSpec?: (key: ObjectKey) => StatusInput['invalid'];
   /**
    * Every pool reconciled again at this period, after each source's resync (0 or absent: never):
    * level-triggered all the way, whatever a reconcile missed (a status someone overwrote, a ConfigMap
@@ -84,7 +88,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     views: async () => (proxy instanceof ProxyWorkers ? proxy.snapshot() : [{ pools: proxy.snapshot() }]),
     traffic: async () => proxy.traffic(),
   };
-  const dashboard = opts.admin ? new Dashboard({ proxy: dashboardProxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog() }) : undefined;
+  const dashboard = opts.admin ? new Dashboard({ proxy: dashboardProxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog(), invalidSpec: opts.invalidSpec }) : undefined;
   const reconciler = new PoolReconciler(store, actuators, [...(opts.observers ?? []), ...(dashboard ? [dashboard] : [])], logger, {
     openListeners: () => proxy?.listeners() ?? new Map(),
     listenerPolicy: opts.listenerPolicy,

@@ -10,7 +10,7 @@ import type { ObjectKey } from '../api/keys.js';
 import type { BalancerPool, BalancerPoolStatus } from '../api/schema.js';
 import type { ActuatorReport } from '../controller/actuator.js';
 import type { ReconcileObserver, ReconcileResult } from '../controller/pool-reconciler.js';
-import { computeStatus, eventsFor, problemsOf } from '../controller/pool-status.js';
+import { computeStatus, eventsFor, problemsOf, type StatusInput } from '../controller/pool-status.js';
 import type { Source } from '../controller/source.js';
 import { samePlan, type DesiredPool } from '../plan/desired-pool.js';
 import type { PoolTraffic } from '../proxy/live-pool.js';
@@ -50,6 +50,8 @@ export interface DashboardOptions {
   proxy?: DashboardProxy;
   sources: readonly Source[];
   changes: ChangeLog;
+  /** A spec the API holds but Ballast rejected (cluster mode): the pool shows it as its status does. */
+  invalidSpec?: (key: ObjectKey) => StatusInput['invalid'];
   now?: () => number;
   /** Sampling period (default 1 s). */
   intervalMs?: number;
@@ -113,9 +115,10 @@ export class Dashboard implements ReconcileObserver {
       this.#pools.delete(key);
       return;
     }
-    const status = computeStatus({ plan, reports, generation: pool.metadata.generation, previous: before?.status, now: time });
+    const invalid = this.#opts.invalidSpec?.(key);
+    const status = computeStatus({ plan, reports, invalid, generation: pool.metadata.generation, previous: before?.status, now: time });
     if (!before) this.#opts.changes.record({ type: 'Normal', reason: 'PoolAdded', object, message: `${plan?.backends.length ?? 0} backends, algorithm ${pool.spec.algorithm}` });
-    for (const e of eventsFor({ plan: before ? previous : undefined, status: before?.status }, { plan, status, problems: problemsOf(plan, reports) })) {
+    for (const e of eventsFor({ plan: before ? previous : undefined, status: before?.status }, { plan, status, problems: problemsOf(plan, reports, invalid) })) {
       this.#opts.changes.record({ ...e, object });
     }
     const changed = !before || !samePlan(previous, plan) || JSON.stringify(before.status) !== JSON.stringify(status);

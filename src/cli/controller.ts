@@ -137,6 +137,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     health: o.health,
     adminAllowedHosts: o.adminAllowedHosts,
     changes,
+    invalidSpec: (key) => status.invalidSpec(key),
     sources: [source],
     actuators: [{ actuator: configMaps, leaderOnly: true }],
     observers: [status],

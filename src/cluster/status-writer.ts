@@ -4,7 +4,7 @@
 // that was rejected, or the answer to our own last write, whichever is newest), and skipped when it
 // equals what the API holds. A 409 fails the reconcile, which is retried once the watch has brought
 // the newer pool.
-import { objectKey, splitKey } from '../api/keys.js';
+import { objectKey, splitKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool, BalancerPoolStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { isNewerVersion } from '../api/resource-version.js';
@@ -51,6 +51,11 @@ export class StatusWriter implements ReconcileObserver {
 
   constructor(private readonly opts: StatusWriterOptions) {
     this.now = opts.now ?? (() => new Date());
+  }
+
+  /** The rejection the pool's status shows now, if any. */
+  invalidSpec(key: ObjectKey): { generation?: number; message: string } | undefined {
+    return this.invalid.get(key);
   }
 
   /** The KubeSource's onInvalid hook: the API holds a spec Ballast cannot accept. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { auditedRequests, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, type KubeObject } from '../support/cluster.js';
 import { startTestController, stopControllers, type TestController } from '../support/cluster-controller.js';
-import { freePort } from '../support/http-get.js';
+import { freePort, get } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 
 const admin = new KubeAdmin();
@@ -81,6 +81,11 @@ describe('pool Events on a real API server', () => {
     // The CRD's int-or-string port carries no bounds; Ballast wants a port <= 65535.
     await admin.apply(pool({ endpoints: undefined, service: { name: 'web', port: 70000 } }));
     await waitFor(async () => (await condition('Degraded'))?.reason === 'InvalidSpec', 10_000);
+    // The dashboard shows the pool as its status does.
+    await waitFor(async () => {
+      const state = JSON.parse((await get(`http://${c.app.adminAddress}/dashboard/state`)).body) as { pools: { key: string; degraded?: { reason: string } }[] };
+      return state.pools.find((p) => p.key === `${ns}/web`)?.degraded?.reason === 'InvalidSpec';
+    }, 10_000);
     const rejections = () => c.logs.messages().filter((m) => m.includes('rejected')).length;
     await relabel(c, 3, () => rejections() >= 4);
 
