@@ -89,6 +89,7 @@ export class LivePool implements RouteScope {
   readonly #pickContext: { clientAddress: string; tried?: ReadonlySet<Upstream> } = { clientAddress: '' };
   readonly #noBackend: BackendMetrics;
   readonly #retries: Counter.Internal;
+  readonly #stopCounting: () => void;
 
   constructor(plan: DesiredPool, deps: LivePoolDeps) {
     this.key = plan.key;
@@ -103,6 +104,7 @@ export class LivePool implements RouteScope {
       this.#rebuild();
     });
     this.#balancer = createBalancer(plan.algorithm, []);
+    this.#stopCounting = deps.metrics.countStates(plan.key, () => this.#backendSnapshots().map((b) => b.state));
     this.update(plan);
   }
 
@@ -146,7 +148,6 @@ export class LivePool implements RouteScope {
     void u.drain(this.#plan.drainTimeoutSeconds * 1000).then(() => {
       this.#draining.delete(u);
       if (!this.#upstreams.has(u.id)) u.metrics.retire();
-      this.#countStates();
     });
   }
 
@@ -163,13 +164,6 @@ export class LivePool implements RouteScope {
     clearTimeout(this.#ejectionTimer);
     const ends = all.map((u) => u.health.ejectedUntil).filter((t) => t > now);
     if (ends.length > 0) this.#ejectionTimer = setTimeout(() => this.#rebuild(), Math.min(...ends) - now).unref();
-    this.#countStates();
-  }
-
-  #countStates(): void {
-    const counts: Record<BackendState, number> = { active: 0, draining: 0, ejected: 0, unhealthy: 0 };
-    for (const b of this.#backendSnapshots()) counts[b.state]++;
-    for (const [state, n] of Object.entries(counts)) this.#metrics.backends.labels(this.key, state).set(n);
   }
 
   // RouteScope: called on the request path.
@@ -272,6 +266,6 @@ export class LivePool implements RouteScope {
     this.#noBackend.retire();
     this.#metrics.retries.remove(this.key);
     this.#metrics.duration.remove(this.key);
-    for (const state of ['active', 'draining', 'ejected', 'unhealthy']) this.#metrics.backends.remove(this.key, state);
+    this.#stopCounting();
   }
 }

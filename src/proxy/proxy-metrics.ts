@@ -71,6 +71,9 @@ class DurationHistogram {
 /** The BackendMetrics whose request counts await the next scrape, by the counter they go to. */
 const unflushed = new WeakMap<Counter, Set<BackendMetrics>>();
 
+/** Each pool's backend states, read when scraped (so they agree with /debug/pools), by the gauge they go to. */
+const stateSources = new WeakMap<Gauge, Map<string, () => Iterable<BackendState>>>();
+
 /** One metric per registry: a second ProxyPools on the same registry shares the series. */
 function registered<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
@@ -81,6 +84,7 @@ export class ProxyMetrics {
   readonly duration: DurationHistogram;
   readonly retries: Counter<'pool'>;
   readonly ejections: Counter<'pool' | 'backend'>;
+  /** Filled at scrape time from the sources given to countStates. */
   readonly backends: Gauge<'pool' | 'state'>;
   readonly healthChecks: Counter<'pool' | 'backend' | 'result'>;
   readonly upstreamErrors: Counter<'pool' | 'backend' | 'kind'>;
@@ -111,8 +115,23 @@ export class ProxyMetrics {
       new Counter({ name: 'ballast_proxy_ejections_total', help: 'Backends taken out of rotation by passive health (outlierDetection).', labelNames: ['pool', 'backend'], registers }),
     );
     this.backends = registered(registry, 'ballast_pool_backends', () =>
-      new Gauge({ name: 'ballast_pool_backends', help: 'Backends of each pool by state.', labelNames: ['pool', 'state'], registers }),
+      new Gauge({
+        name: 'ballast_pool_backends',
+        help: 'Backends of each pool by state; with --workers, the mean over the workers (each keeps its own passive health).',
+        labelNames: ['pool', 'state'],
+        registers,
+        aggregator: 'average',
+        collect(this: Gauge) {
+          this.reset();
+          for (const [pool, states] of stateSources.get(this) ?? []) {
+            const counts: Record<BackendState, number> = { active: 0, draining: 0, ejected: 0, unhealthy: 0 };
+            for (const state of states()) counts[state]++;
+            for (const [state, n] of Object.entries(counts)) this.labels(pool, state).set(n);
+          }
+        },
+      }),
     );
+    if (!stateSources.has(this.backends)) stateSources.set(this.backends, new Map());
     this.healthChecks = registered(registry, 'ballast_health_checks_total', () =>
       new Counter({ name: 'ballast_health_checks_total', help: 'Active health checks by result (healthy, unhealthy).', labelNames: ['pool', 'backend', 'result'], registers }),
     );
@@ -127,6 +146,15 @@ export class ProxyMetrics {
   }
 
   readonly #byBackend = new Map<string, BackendMetrics>();
+
+  /** Counts `pool`'s backends by the states `states` gives, at each scrape; the returned function stops it. */
+  countStates(pool: string, states: () => Iterable<BackendState>): () => void {
+    const sources = stateSources.get(this.backends)!;
+    sources.set(pool, states);
+    return () => {
+      if (sources.get(pool) === states) sources.delete(pool);
+    };
+  }
 
   /** The series of `backend` in `pool`; the same object while they are kept. */
   backend(pool: string, backend: string): BackendMetrics {

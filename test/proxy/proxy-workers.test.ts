@@ -132,6 +132,8 @@ describe('ballast dev --workers 2', () => {
     const total = served.reduce((n, w) => n + w.requests, 0);
     const metrics = (await get(`http://${dev.admin}/metrics`)).body;
     expect(scraped(metrics, 'ballast_proxy_requests_total', { pool: 'default/web', code: '200' })).toBe(total);
+    // A state count is one pool's, not one per worker.
+    expect(scraped(metrics, 'ballast_pool_backends', { pool: 'default/web', state: 'active' })).toBe(2);
     // The dashboard samples the workers' traffic counts, summed: the pool shows a request rate.
     await waitFor(async () => {
       for (let i = 0; i < 5; i++) await httpRequest(listen, '/');
