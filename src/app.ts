@@ -16,6 +16,7 @@ import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
 import type { ListenerPolicy } from './plan/listener-policy.js';
+import type { ProxyEngine } from './proxy/proxy-engine.js';
 import { ProxyPools } from './proxy/proxy-pools.js';
 import { ProxyWorkers } from './proxy/proxy-workers.js';
 
@@ -63,7 +64,7 @@ export interface Ballast {
   store: ObjectStore;
   manager: Manager;
   reconciler: PoolReconciler;
-  proxy?: ProxyPools | ProxyWorkers;
+  proxy?: ProxyEngine;
   registry: Registry;
   /** The admin listener's bound `host:port`, when one was asked for. */
   adminAddress?: string;
@@ -80,12 +81,12 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
   const onListenerClosed = () => manager.enqueueAll(reconciler.waitingForListener());
   const workers = opts.workers ?? 1;
-  const proxy =
+  const proxy: ProxyEngine | undefined =
     opts.proxy === false ? undefined : workers > 1 ? new ProxyWorkers({ count: workers, logger, registry, onListenerClosed }) : new ProxyPools({ logger, registry, onListenerClosed });
   const actuators: ManagedActuator[] = [...(proxy ? [{ actuator: proxy }] : []), ...(opts.actuators ?? [])];
   // The dashboard lives on the admin listener: no admin, no dashboard.
   const dashboardProxy = proxy && {
-    views: async () => (proxy instanceof ProxyWorkers ? proxy.snapshot() : [{ pools: proxy.snapshot() }]),
+    views: () => proxy.views(),
     traffic: async () => proxy.traffic(),
   };
   const dashboard = opts.admin ? new Dashboard({ proxy: dashboardProxy, sources: opts.sources, changes: opts.changes ?? new ChangeLog(), invalidSpec: opts.invalidSpec }) : undefined;
@@ -101,13 +102,13 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
       address,
       probesOnly,
       allowedHosts: opts.adminAllowedHosts,
-      metrics: proxy instanceof ProxyWorkers ? { contentType: registry.contentType, metrics: () => proxy.metrics() } : registry,
+      metrics: proxy ? { contentType: registry.contentType, metrics: () => proxy.metrics() } : registry,
       readiness: () =>
         readiness({
           stopping,
           ...manager.progress(),
           listeners: proxy?.listenerStates() ?? [],
-          checks: [...(proxy instanceof ProxyWorkers ? [proxy.readyCheck()] : []), ...(opts.readyChecks?.map((c) => c()) ?? [])],
+          checks: [...(proxy?.readyChecks() ?? []), ...(opts.readyChecks?.map((c) => c()) ?? [])],
         }),
       pools: async () => debugPools(reconciler.appliedPlans(), (await dashboardProxy?.views()) ?? []),
       dashboard: probesOnly ? undefined : dashboard,
@@ -120,13 +121,11 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const healthAddress = await health?.listen();
   if (healthAddress) logger.info({ health: healthAddress }, 'health and metrics listening');
   // Every worker runs before the first reconcile, so the first plans reach all of them.
-  if (proxy instanceof ProxyWorkers) {
-    await proxy.start().catch(async (err: unknown) => {
-      await proxy.close();
-      await Promise.all([admin?.close(), health?.close()]);
-      throw err;
-    });
-  }
+  await proxy?.start().catch(async (err: unknown) => {
+    await proxy.close();
+    await Promise.all([admin?.close(), health?.close()]);
+    throw err;
+  });
   dashboard?.start();
   await manager.start();
   logger.info({ pools: store.keys('BalancerPool').length }, 'ballast started');

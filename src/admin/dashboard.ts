@@ -15,7 +15,8 @@ import type { Source } from '../controller/source.js';
 import { samePlan, type DesiredPool } from '../plan/desired-pool.js';
 import type { PoolTraffic } from '../proxy/live-pool.js';
 import type { ChangeLog } from './change-log.js';
-import { debugPools, type ProxyView } from './debug-pools.js';
+import { debugPools } from './debug-pools.js';
+import type { ProxyView } from '../proxy/proxy-engine.js';
 import { TrafficSampler, type HistoryPoint, type TrafficStats } from './traffic-sampler.js';
 
 const ASSETS: Record<string, { file: string; type: string }> = {

@@ -2,19 +2,12 @@
 // the plan's view (ready, terminating fallback, not ready, duplicate) joined with the proxy's
 // (active, ejected, unhealthy, draining), so one page answers "why is this backend (not) getting traffic".
 // With proxy workers, the proxy's view is summed over them, and each worker's is listed under `workers`.
-import type { ObjectKey } from '../api/keys.js';
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { BackendSnapshot } from '../proxy/live-pool.js';
+import type { ProxyView } from '../proxy/proxy-engine.js';
 import type { ProxyPoolState } from '../proxy/proxy-pools.js';
 
 const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
-
-/** What one proxy (the process's, or worker `worker`'s) holds. */
-export interface ProxyView {
-  worker?: number;
-  pid?: number;
-  pools: Record<ObjectKey, ProxyPoolState>;
-}
 
 /** Most telling first: a backend ejected by one worker's passive health shows as ejected. */
 const SEVERITY: BackendSnapshot['state'][] = ['unhealthy', 'ejected', 'draining', 'active'];

@@ -3,12 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import type { Problem } from '../api/conditions.js';
 import type { ObjectKey } from '../api/keys.js';
-import type { Actuator, ActuatorReport } from '../controller/actuator.js';
+import type { ReadinessCheck } from '../admin/readiness.js';
+import type { ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
 import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
+import type { ProxyEngine, ProxyView } from './proxy-engine.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 
 export interface ProxyPoolsOptions {
@@ -62,9 +64,10 @@ interface Retiring {
   done: Promise<void>;
 }
 
-export class ProxyPools implements Actuator {
+export class ProxyPools implements ProxyEngine {
   readonly name = 'proxy';
   readonly #logger: Logger;
+  readonly #registry: Registry;
   readonly #metrics: ProxyMetrics;
   readonly #limits: ServerLimits;
   readonly #onListenerClosed: () => void;
@@ -77,9 +80,15 @@ export class ProxyPools implements Actuator {
 
   constructor(options: ProxyPoolsOptions) {
     this.#logger = options.logger.child({ component: 'proxy' });
-    this.#metrics = new ProxyMetrics(options.registry ?? new Registry());
+    this.#registry = options.registry ?? new Registry();
+    this.#metrics = new ProxyMetrics(this.#registry);
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#onListenerClosed = options.onListenerClosed ?? (() => {});
+  }
+
+  /** In this process: nothing to start. */
+  start(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** The listener each pool has open, by the address its plan asked for. */
@@ -183,6 +192,18 @@ export class ProxyPools implements Actuator {
   /** Whether each pool's listener is open, and why not, for /readyz. */
   listenerStates(): ListenerState[] {
     return [...this.#pools].map(([pool, { listener, problem }]) => ({ pool, open: listener !== undefined, problem: problem?.message }));
+  }
+
+  readyChecks(): ReadinessCheck[] {
+    return [];
+  }
+
+  views(): Promise<ProxyView[]> {
+    return Promise.resolve([{ pools: this.snapshot() }]);
+  }
+
+  metrics(): Promise<string> {
+    return this.#registry.metrics();
   }
 
   /** Per-pool state for /debug/pools: listener, backends with state and in-flight counts. */

@@ -10,13 +10,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ObjectKey } from '../api/keys.js';
-import type { Actuator, ActuatorReport } from '../controller/actuator.js';
+import type { ActuatorReport } from '../controller/actuator.js';
 import type { ReadinessCheck } from '../admin/readiness.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
 import type { ListenerState, ProxyPoolState, ShutdownOptions } from './proxy-pools.js';
 import type { PoolTraffic } from './live-pool.js';
+import type { ProxyEngine, ProxyView } from './proxy-engine.js';
 import { RequestTally, type TallyCounts } from './request-tally.js';
 
 /** What the primary sends a worker; every message is answered with a `ballast:reply` of its id. */
@@ -49,13 +50,6 @@ export type WorkerTraffic = [ObjectKey, { pool: TallyCounts; backends: [string, 
 /** ProxyPools.traffic() as WorkerTraffic, for the IPC reply. */
 export function plainTraffic(traffic: Map<ObjectKey, PoolTraffic>): WorkerTraffic {
   return [...traffic].map(([key, t]) => [key, { pool: t.pool.toJSON(), backends: [...t.backends].map(([id, b]) => [id, b.toJSON()]) }]);
-}
-
-/** One worker's view in /debug/pools. */
-export interface WorkerSnapshot {
-  worker: number;
-  pid?: number;
-  pools: Record<ObjectKey, ProxyPoolState>;
 }
 
 export interface ProxyWorkersOptions {
@@ -94,7 +88,7 @@ const MAX_RESTART_DELAY_MS = 10_000;
 /** A worker that does not answer a question in this time is left out of the answer (it is busy or stuck). */
 const QUESTION_TIMEOUT_MS = 5000;
 
-export class ProxyWorkers implements Actuator {
+export class ProxyWorkers implements ProxyEngine {
   readonly name = 'proxy';
   readonly #logger: Logger;
   readonly #registry: Registry;
@@ -270,7 +264,7 @@ export class ProxyWorkers implements Actuator {
   }
 
   /** /readyz: every worker runs and has applied the plans that were current when it started. */
-  readyCheck(): ReadinessCheck {
+  readyChecks(): ReadinessCheck[] {
     const running = this.#running().length;
     const behind = this.#slots.filter((s) => s.started && !s.current).map((s) => s.index);
     const failure =
@@ -279,11 +273,11 @@ export class ProxyWorkers implements Actuator {
         : behind.length > 0
           ? `proxy worker ${behind.join(', ')} has not applied the current plans yet`
           : undefined;
-    return { name: 'workers', failure };
+    return [{ name: 'workers', failure }];
   }
 
   /** Each running worker's pools, for /debug/pools; a worker that does not answer in time is left out. */
-  async snapshot(): Promise<WorkerSnapshot[]> {
+  async views(): Promise<ProxyView[]> {
     const answers = await Promise.all(
       this.#running().map((slot) =>
         this.#ask<Record<ObjectKey, ProxyPoolState>>(slot, { type: 'ballast:snapshot' }, QUESTION_TIMEOUT_MS).then(
