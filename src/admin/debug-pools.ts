@@ -4,8 +4,7 @@
 // With proxy workers, the proxy's view is summed over them, and each worker's is listed under `workers`.
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { BackendSnapshot } from '../proxy/live-pool.js';
-import type { ProxyView } from '../proxy/proxy-engine.js';
-import type { ProxyPoolState } from '../proxy/proxy-pools.js';
+import type { ProxyPoolState, ProxyView } from '../proxy/proxy-engine.js';
 
 const id = (b: { address: string; port: number }) => endpointId(b.address, b.port);
 

@@ -4,8 +4,34 @@ import type { ObjectKey } from '../api/keys.js';
 import type { ReadinessCheck } from '../admin/readiness.js';
 import type { Actuator } from '../controller/actuator.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
-import type { PoolTraffic } from './live-pool.js';
-import type { ListenerState, ProxyPoolState, ShutdownOptions } from './proxy-pools.js';
+import type { Problem } from '../api/conditions.js';
+import type { PoolSnapshot, PoolTraffic } from './live-pool.js';
+
+/** One pool in /debug/pools. */
+export interface ProxyPoolState extends PoolSnapshot {
+  /** The bound `address:port`, when the listener is open. */
+  listener?: string;
+  /** Open client connections on the listener, upgraded ones included. */
+  clientConnections: number;
+  /** HTTP requests the open listener has taken. */
+  requests: number;
+  /** Why the listener the plan asks for is not open (`listener` then shows the previous one, if any). */
+  listenerProblem?: Problem;
+}
+
+/** A pool's listener as /readyz sees it. */
+export interface ListenerState {
+  pool: ObjectKey;
+  open: boolean;
+  problem?: string;
+}
+
+export interface ShutdownOptions {
+  /** Keep accepting this long first, while endpoint removal propagates to whoever sends traffic here. */
+  acceptDelayMs: number;
+  /** Then at most this long for in-flight requests and upgraded connections to finish. */
+  graceMs: number;
+}
 
 /** The pools as one serving process holds them; `worker` and `pid` name a worker process. */
 export interface ProxyView {

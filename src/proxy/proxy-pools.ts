@@ -8,9 +8,9 @@ import type { ActuatorReport } from '../controller/actuator.js';
 import type { Logger } from '../log.js';
 import { endpointId, type DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
-import { LivePool, type PoolSnapshot, type PoolTraffic } from './live-pool.js';
+import { LivePool, type PoolTraffic } from './live-pool.js';
 import { DEFAULT_LIMITS, PoolListener, type ServerLimits } from './pool-listener.js';
-import type { ProxyEngine, ProxyView } from './proxy-engine.js';
+import type { ListenerState, ProxyEngine, ProxyPoolState, ProxyView, ShutdownOptions } from './proxy-engine.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 
 export interface ProxyPoolsOptions {
@@ -21,32 +21,6 @@ export interface ProxyPoolsOptions {
   limits?: Partial<ServerLimits>;
   /** A listener stopped accepting (pool removed, listener moved): pools waiting for its address may take it now. */
   onListenerClosed?: () => void;
-}
-
-/** One pool in /debug/pools. */
-export interface ProxyPoolState extends PoolSnapshot {
-  /** The bound `address:port`, when the listener is open. */
-  listener?: string;
-  /** Open client connections on the listener, upgraded ones included. */
-  clientConnections: number;
-  /** HTTP requests the open listener has taken. */
-  requests: number;
-  /** Why the listener the plan asks for is not open (`listener` then shows the previous one, if any). */
-  listenerProblem?: Problem;
-}
-
-/** A pool's listener as /readyz sees it. */
-export interface ListenerState {
-  pool: ObjectKey;
-  open: boolean;
-  problem?: string;
-}
-
-export interface ShutdownOptions {
-  /** Keep accepting this long first, while endpoint removal propagates to whoever sends traffic here. */
-  acceptDelayMs: number;
-  /** Then at most this long for in-flight requests and upgraded connections to finish. */
-  graceMs: number;
 }
 
 interface Entry {

@@ -15,9 +15,8 @@ import type { ReadinessCheck } from '../admin/readiness.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 import type { ListenerAddress } from '../plan/listener-claims.js';
-import type { ListenerState, ProxyPoolState, ShutdownOptions } from './proxy-pools.js';
 import type { PoolTraffic } from './live-pool.js';
-import type { ProxyEngine, ProxyView } from './proxy-engine.js';
+import type { ListenerState, ProxyEngine, ProxyPoolState, ProxyView, ShutdownOptions } from './proxy-engine.js';
 import { RequestTally, type TallyCounts } from './request-tally.js';
 
 /** What the primary sends a worker; every message is answered with a `ballast:reply` of its id. */
