@@ -12,6 +12,7 @@ import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
 import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './controller/pool-reconciler.js';
+import { POOL_WATCHES } from './controller/pool-watches.js';
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
@@ -95,7 +96,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     listenerPolicy: opts.listenerPolicy,
   });
   reconciler.setLeader(opts.leader ?? true);
-  const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
+  const manager = new Manager({ store, sources: opts.sources, reconciler, watches: POOL_WATCHES, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
   const adminServer = (address: string, probesOnly: boolean) =>
     new AdminServer({

@@ -1,6 +1,6 @@
 // The ObjectStore: every source fills it, the reconciler reads it. Objects are keyed by kind and
-// `namespace/name`; indexes answer the two questions reconciling asks (which slices belong to a
-// Service, which pools use a Service) without scanning everything.
+// `namespace/name`; indexes answer the questions reconciling asks (which slices belong to a Service,
+// which pools use a Service, which pools ask for a listener port) without scanning everything.
 import { EventEmitter } from 'node:events';
 import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool, EndpointSlice, KubeObject, ObjectKind, Service } from '../api/schema.js';
@@ -22,24 +22,25 @@ export const serviceKeyOfSlice = (s: EndpointSlice): ObjectKey | undefined => {
 };
 const serviceKeyOfPool = (p: BalancerPool): ObjectKey | undefined =>
   p.spec.service ? objectKey(p.metadata.namespace, p.spec.service.name) : undefined;
+const listenerPortOfPool = (p: BalancerPool): string | undefined => (p.spec.listener ? String(p.spec.listener.port) : undefined);
 
 class Index<V> {
-  private readonly map = new Map<ObjectKey, Map<ObjectKey, V>>();
-  set(indexKey: ObjectKey | undefined, key: ObjectKey, value: V) {
+  private readonly map = new Map<string, Map<ObjectKey, V>>();
+  set(indexKey: string | undefined, key: ObjectKey, value: V) {
     if (!indexKey) return;
     let m = this.map.get(indexKey);
     if (!m) this.map.set(indexKey, (m = new Map()));
     m.set(key, value);
   }
-  delete(indexKey: ObjectKey | undefined, key: ObjectKey) {
+  delete(indexKey: string | undefined, key: ObjectKey) {
     if (!indexKey) return;
     const m = this.map.get(indexKey);
     if (m?.delete(key) && m.size === 0) this.map.delete(indexKey);
   }
-  values(indexKey: ObjectKey): V[] {
+  values(indexKey: string): V[] {
     return [...(this.map.get(indexKey)?.values() ?? [])];
   }
-  keys(indexKey: ObjectKey): ObjectKey[] {
+  keys(indexKey: string): ObjectKey[] {
     return [...(this.map.get(indexKey)?.keys() ?? [])];
   }
 }
@@ -56,6 +57,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   };
   private readonly slicesByService = new Index<EndpointSlice>();
   private readonly poolsByService = new Index<BalancerPool>();
+  private readonly poolsByListenerPort = new Index<BalancerPool>();
 
   get<K extends ObjectKind>(kind: K, key: ObjectKey): ByKind[K] | undefined {
     return this.objects[kind].get(key) as ByKind[K] | undefined;
@@ -77,6 +79,11 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   /** The keys of the pools whose `spec.service` is the Service `namespace/name`. */
   poolsUsing(serviceKey: ObjectKey): ObjectKey[] {
     return this.poolsByService.keys(serviceKey);
+  }
+
+  /** The keys of the pools whose `spec.listener` asks for `port`, on any address. */
+  poolsListeningOn(port: number): ObjectKey[] {
+    return this.poolsByListenerPort.keys(String(port));
   }
 
   upsert(object: KubeObject): void {
@@ -114,12 +121,18 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
 
   private index(o: KubeObject, key: ObjectKey) {
     if (o.kind === 'EndpointSlice') this.slicesByService.set(serviceKeyOfSlice(o), key, o);
-    else if (o.kind === 'BalancerPool') this.poolsByService.set(serviceKeyOfPool(o), key, o);
+    else if (o.kind === 'BalancerPool') {
+      this.poolsByService.set(serviceKeyOfPool(o), key, o);
+      this.poolsByListenerPort.set(listenerPortOfPool(o), key, o);
+    }
   }
 
   private unindex(o: KubeObject | undefined, key: ObjectKey) {
     if (o?.kind === 'EndpointSlice') this.slicesByService.delete(serviceKeyOfSlice(o), key);
-    else if (o?.kind === 'BalancerPool') this.poolsByService.delete(serviceKeyOfPool(o), key);
+    else if (o?.kind === 'BalancerPool') {
+      this.poolsByService.delete(serviceKeyOfPool(o), key);
+      this.poolsByListenerPort.delete(listenerPortOfPool(o), key);
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import { parseObject } from '../../src/api/validate.js';
 import type { Actuator, ActuatorReport } from '../../src/controller/actuator.js';
 import { Manager } from '../../src/controller/manager.js';
 import { PoolReconciler } from '../../src/controller/pool-reconciler.js';
+import { POOL_WATCHES } from '../../src/controller/pool-watches.js';
 import type { Reconciler } from '../../src/controller/reconciler.js';
 import type { Source } from '../../src/controller/source.js';
 import { ObjectStore } from '../../src/controller/store.js';
@@ -64,7 +65,7 @@ function setup(fill: (store: ObjectStore) => void) {
   const store = new ObjectStore();
   const actuator = new RecordingActuator();
   const source = new GatedSource(fill);
-  const manager = new Manager({ store, sources: [source], reconciler: new PoolReconciler(store, [{ actuator }], [], silentLogger), logger: silentLogger });
+  const manager = new Manager({ store, sources: [source], reconciler: new PoolReconciler(store, [{ actuator }], [], silentLogger), watches: POOL_WATCHES, logger: silentLogger });
   return { store, actuator, source, manager };
 }
 
@@ -89,7 +90,7 @@ describe('Manager', () => {
     const actuator = new RecordingActuator();
     const queue = new WorkQueue(clock.timers, { baseMs: 100, maxMs: 1000, jitter: 0 });
     const reconciler = new PoolReconciler(store, [{ actuator }], [], silentLogger);
-    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, queue });
+    const manager = new Manager({ store, sources: [staticSource], reconciler, watches: POOL_WATCHES, logger: silentLogger, queue });
     actuator.failures = 2;
     await manager.start();
     expect(manager.progress()).toEqual({ synced: true, unreconciled: ['default/a'] });
@@ -119,7 +120,7 @@ describe('Manager', () => {
         return { requeue: false };
       },
     };
-    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, reconcileTimeoutMs: 50 });
+    const manager = new Manager({ store, sources: [staticSource], reconciler, watches: POOL_WATCHES, logger: silentLogger, reconcileTimeoutMs: 50 });
     await manager.start();
     await waitFor(() => manager.progress().unreconciled.length === 0, 5000);
     expect(calls).toEqual([
