@@ -78,7 +78,9 @@ export interface Ballast {
 export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
-  const store = new ObjectStore();
+  const store = new ObjectStore(({ kind, key, owner, claimant }) =>
+    logger.warn({ kind, object: key, owner, claimant }, `${kind} ${key} from ${claimant} ignored: ${owner} already declares it`),
+  );
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
   const onListenerClosed = () => manager.enqueueAll(reconciler.waitingForListener());
   const workers = opts.workers ?? 1;

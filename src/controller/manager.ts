@@ -51,7 +51,7 @@ export class Manager {
   async start(): Promise<void> {
     const { store, sources, logger } = this.opts;
     store.on('change', this.onChange);
-    await Promise.all(sources.map((s) => s.start(store)));
+    await Promise.all(sources.map((s) => s.start(store.forSource(s.name))));
     logger.info({ sources: sources.map((s) => s.name), pools: store.keys('BalancerPool').length }, 'sources synced');
     for (const key of store.keys('BalancerPool')) this.unreconciled.add(key);
     for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workers.push(this.work());

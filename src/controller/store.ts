@@ -1,5 +1,8 @@
 // The ObjectStore: every source fills it, the reconciler reads it. Objects are keyed by kind and
-// `namespace/name`; indexes answer the questions reconciling asks (which slices belong to a Service,
+// `namespace/name`. Each source writes through its own SourceStore and owns what it wrote, as
+// Traefik keeps each provider's configuration: a source's full view replaces only its own objects,
+// and an object another source already holds is not taken over (the first holder keeps it; once it
+// lets go, the other's copy comes in with that source's next full view or resync). Indexes answer the questions reconciling asks (which slices belong to a Service,
 // which pools use a Service, which pools ask for a listener port) without scanning everything.
 import { EventEmitter } from 'node:events';
 import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
@@ -45,6 +48,27 @@ class Index<V> {
   }
 }
 
+/** One source's hold on the store: reads everything, writes only the objects it owns. */
+export interface SourceStore {
+  get<K extends ObjectKind>(kind: K, key: ObjectKey): ByKind[K] | undefined;
+  /** The keys of the objects of `kind` this source holds. */
+  keys(kind: ObjectKind): ObjectKey[];
+  upsert(object: KubeObject): void;
+  delete(kind: ObjectKind, key: ObjectKey): void;
+  /** Makes this source's objects of `kind` exactly `objects` (a relist, or a full re-read of files). */
+  replace(kind: ObjectKind, objects: readonly KubeObject[]): void;
+}
+
+/** An object a source declared that another source already holds. */
+export interface OwnershipConflict {
+  kind: ObjectKind;
+  key: ObjectKey;
+  /** The source that holds it, and keeps it. */
+  owner: string;
+  /** The source whose copy was not taken. */
+  claimant: string;
+}
+
 /**
  * Emits `change` (a StoreChange) for every object that was added, changed or removed. An upsert of
  * an identical object emits nothing, so a relist or a re-read of unchanged files costs no reconcile.
@@ -55,6 +79,19 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     Service: new Map(),
     EndpointSlice: new Map(),
   };
+  /** The source that holds each object. */
+  private readonly owners: { [K in ObjectKind]: Map<ObjectKey, string> } = {
+    BalancerPool: new Map(),
+    Service: new Map(),
+    EndpointSlice: new Map(),
+  };
+  /** The claimants already reported for each held object, so a source that keeps declaring one is told once. */
+  private readonly reported = new Map<string, Set<string>>();
+
+  /** `onConflict`: a source declared an object another one holds (reported once per object and pair). */
+  constructor(private readonly onConflict: (c: OwnershipConflict) => void = () => {}) {
+    super();
+  }
   private readonly slicesByService = new Index<EndpointSlice>();
   private readonly poolsByService = new Index<BalancerPool>();
   private readonly poolsByListenerPort = new Index<BalancerPool>();
@@ -86,8 +123,40 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     return this.poolsByListenerPort.keys(String(port));
   }
 
-  upsert(object: KubeObject): void {
+  /** The store as the source `source` writes it. */
+  forSource(source: string): SourceStore {
+    const owned = (kind: ObjectKind) => [...this.owners[kind]].filter(([, owner]) => owner === source).map(([key]) => key);
+    const upsert = (object: KubeObject) => this.upsert(source, object);
+    const remove = (kind: ObjectKind, key: ObjectKey) => {
+      if (this.owners[kind].get(key) === source) this.remove(kind, key);
+    };
+    return {
+      get: (kind, key) => this.get(kind, key),
+      keys: owned,
+      upsert,
+      delete: remove,
+      replace: (kind, objects) => {
+        const keep = new Set<ObjectKey>();
+        for (const o of objects) {
+          keep.add(keyOf(o));
+          upsert(o);
+        }
+        for (const key of owned(kind)) if (!keep.has(key)) remove(kind, key);
+      },
+    };
+  }
+
+  private upsert(source: string, object: KubeObject): void {
     const key = keyOf(object);
+    const owner = this.owners[object.kind].get(key);
+    if (owner !== undefined && owner !== source) {
+      const held = `${object.kind}\0${key}`;
+      const told = this.reported.get(held) ?? new Set<string>();
+      if (!told.has(source)) this.onConflict({ kind: object.kind, key, owner, claimant: source });
+      this.reported.set(held, told.add(source));
+      return;
+    }
+    this.owners[object.kind].set(key, source);
     const map = this.objects[object.kind] as Map<ObjectKey, KubeObject>;
     const old = map.get(key);
     if (old && sameObject(old, object)) return;
@@ -97,26 +166,15 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     this.emit('change', { kind: object.kind, key, old, object });
   }
 
-  delete(kind: ObjectKind, key: ObjectKey): void {
+  private remove(kind: ObjectKind, key: ObjectKey): void {
     const map = this.objects[kind] as Map<ObjectKey, KubeObject>;
     const old = map.get(key);
+    this.owners[kind].delete(key);
+    this.reported.delete(`${kind}\0${key}`);
     if (!old) return;
     map.delete(key);
     this.unindex(old, key);
     this.emit('change', { kind, key, old });
-  }
-
-  /**
-   * Makes the store hold exactly `objects` for `kind` (a relist, or a full re-read of files): upserts
-   * them and deletes what is not among them.
-   */
-  replace(kind: ObjectKind, objects: readonly KubeObject[]): void {
-    const keep = new Set<ObjectKey>();
-    for (const o of objects) {
-      keep.add(keyOf(o));
-      this.upsert(o);
-    }
-    for (const key of this.keys(kind)) if (!keep.has(key)) this.delete(kind, key);
   }
 
   private index(o: KubeObject, key: ObjectKey) {

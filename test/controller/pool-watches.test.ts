@@ -28,25 +28,27 @@ function mapped(store: ObjectStore, act: () => void): string[][] {
 describe('POOL_WATCHES', () => {
   it('maps a slice to the pools of its Service, before and after a relabel, and a Service to its pools', () => {
     const store = new ObjectStore();
-    store.upsert(pool('a', { service: { name: 'web', port: 'http' } }));
-    store.upsert(pool('b', { service: { name: 'api', port: 'http' } }));
-    store.upsert(pool('c', { endpoints: [{ address: '10.0.0.9', port: 80 }] }));
-    expect(mapped(store, () => store.upsert(slice('s', 'web')))).toEqual([['default/a']]);
-    expect(mapped(store, () => store.upsert(slice('s', 'api')))).toEqual([['default/a', 'default/b']]);
-    expect(mapped(store, () => store.delete('EndpointSlice', 'default/s'))).toEqual([['default/b']]);
-    expect(mapped(store, () => store.upsert(service('web')))).toEqual([['default/a']]);
-    expect(mapped(store, () => store.upsert(slice('orphan', 'nobody')))).toEqual([[]]);
+    const files = store.forSource('files');
+    files.upsert(pool('a', { service: { name: 'web', port: 'http' } }));
+    files.upsert(pool('b', { service: { name: 'api', port: 'http' } }));
+    files.upsert(pool('c', { endpoints: [{ address: '10.0.0.9', port: 80 }] }));
+    expect(mapped(store, () => files.upsert(slice('s', 'web')))).toEqual([['default/a']]);
+    expect(mapped(store, () => files.upsert(slice('s', 'api')))).toEqual([['default/a', 'default/b']]);
+    expect(mapped(store, () => files.delete('EndpointSlice', 'default/s'))).toEqual([['default/b']]);
+    expect(mapped(store, () => files.upsert(service('web')))).toEqual([['default/a']]);
+    expect(mapped(store, () => files.upsert(slice('orphan', 'nobody')))).toEqual([[]]);
   });
 
   it('maps a pool to itself and to the pools that ask for its old or new listener port, and no others', () => {
     const store = new ObjectStore();
+    const files = store.forSource('files');
     const listening = (port: number) => ({ listener: { port }, endpoints: [{ address: '10.0.0.9', port: 80 }] });
-    store.upsert(pool('on8080', listening(8080)));
-    store.upsert(pool('on8081', listening(8081)));
-    store.upsert(pool('on9000', listening(9000)));
-    expect(mapped(store, () => store.upsert(pool('mover', listening(8080))))).toEqual([['default/mover', 'default/on8080']]);
-    expect(mapped(store, () => store.upsert(pool('mover', listening(8081))))).toEqual([['default/mover', 'default/on8080', 'default/on8081']]);
-    expect(mapped(store, () => store.delete('BalancerPool', 'default/mover'))).toEqual([['default/mover', 'default/on8081']]);
+    files.upsert(pool('on8080', listening(8080)));
+    files.upsert(pool('on8081', listening(8081)));
+    files.upsert(pool('on9000', listening(9000)));
+    expect(mapped(store, () => files.upsert(pool('mover', listening(8080))))).toEqual([['default/mover', 'default/on8080']]);
+    expect(mapped(store, () => files.upsert(pool('mover', listening(8081))))).toEqual([['default/mover', 'default/on8080', 'default/on8081']]);
+    expect(mapped(store, () => files.delete('BalancerPool', 'default/mover'))).toEqual([['default/mover', 'default/on8081']]);
     expect(store.poolsListeningOn(8081)).toEqual(['default/on8081']);
   });
 });
