@@ -13,6 +13,7 @@ import { createBalancer } from './balancers/create-balancer.js';
 import type { FailureKind } from './failure.js';
 import { ForwardRequest } from './forward-request.js';
 import { ForwardUpgrade } from './forward-upgrade.js';
+import type { RoutedRequest } from './pool-listener.js';
 import type { BackendMetrics, BackendState, ProxyMetrics } from './proxy-metrics.js';
 import { RequestTally } from './request-tally.js';
 import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
@@ -209,8 +210,10 @@ export class LivePool implements RouteScope {
 
   // Entry points for listeners.
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): void {
-    new ForwardRequest(this, client, req, res).start();
+  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): RoutedRequest {
+    const forward = new ForwardRequest(this, client, req, res);
+    forward.start();
+    return forward;
   }
 
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientSide): void {
