@@ -181,7 +181,7 @@ export class LivePool implements RouteScope {
   }
 
   failed(upstream: Upstream, kind: FailureKind): void {
-    upstream.metrics.upstreamError(kind);
+    upstream.metrics.tally.recordFailure(kind);
     const od = this.#plan.outlierDetection;
     const outlier: OutlierSettings = { maxFails: od.maxFails, failTimeoutMs: od.failTimeoutSeconds * 1000 };
     if (upstream.health.failed(Date.now(), outlier)) {

@@ -1,13 +1,13 @@
 // Data-plane metrics, Prometheus naming. The request path counts a response once per backend and once
 // per pool, in their RequestTallies (plain numbers, which the dashboard samples too; prom-client's
 // bound `inc`/`observe` would validate and hash the labels on every call: ADR 0001, "A leaner request
-// path"). A scrape reads the series from them: ballast_proxy_requests_total gets what the backends'
-// tallies counted since the last scrape, and ballast_proxy_request_duration_seconds is a histogram of
+// path"). A scrape reads the series from them: ballast_proxy_requests_total and
+// ballast_proxy_upstream_errors_total get what the backends' tallies counted since the last scrape, and ballast_proxy_request_duration_seconds is a histogram of
 // our own, rendered from the pools' tallies. A backend's series outlive it by SERIES_RETENTION_MS, so
 // the errors that preceded its removal are still scraped, and then go, so churned Pod IPs do not
 // pile up.
 import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
-import type { FailureKind } from './failure.js';
+import { FAILURE_KINDS, type FailureKind } from './failure.js';
 import { RequestTally } from './request-tally.js';
 
 /** Backend states counted by ballast_pool_backends. */
@@ -69,10 +69,8 @@ class DurationHistogram {
   }
 }
 
-/** The BackendMetrics whose request counts go to the counter at each scrape, by that counter. */
-const unflushed = new WeakMap<Counter, Set<BackendMetrics>>();
-
-/** The pools the scrape reads, by registry: one per registry, as the metrics are. */
+/** The backends and pools the scrape reads, by registry: one set per registry, as the metrics are. */
+const backendSources = new WeakMap<Registry, Set<BackendMetrics>>();
 const poolSources = new WeakMap<Registry, Map<string, PoolSource>>();
 
 /** One metric per registry: a second ProxyPools on the same registry shares the series. */
@@ -89,10 +87,14 @@ export class ProxyMetrics {
   readonly healthChecks: Counter<'pool' | 'backend' | 'result'>;
   readonly upstreamErrors: Counter<'pool' | 'backend' | 'kind'>;
 
+  readonly #backends: Set<BackendMetrics>;
   readonly #pools: Map<string, PoolSource>;
 
   constructor(registry: Registry) {
     const registers = [registry];
+    const backends = backendSources.get(registry) ?? new Set<BackendMetrics>();
+    backendSources.set(registry, backends);
+    this.#backends = backends;
     const pools = poolSources.get(registry) ?? new Map<string, PoolSource>();
     poolSources.set(registry, pools);
     this.#pools = pools;
@@ -102,12 +104,11 @@ export class ProxyMetrics {
         help: 'Requests answered by the proxy, by pool, backend ("none" when none was available) and status code (499: the client went away first).',
         labelNames: ['pool', 'backend', 'code'],
         registers,
-        collect(this: Counter) {
-          for (const m of unflushed.get(this) ?? []) m.flush();
+        collect() {
+          for (const m of backends) m.flushResponses();
         },
       }),
     );
-    if (!unflushed.has(this.requests)) unflushed.set(this.requests, new Set());
     if (!registry.getSingleMetric('ballast_proxy_request_duration_seconds')) registry.registerMetric(new DurationHistogram(pools) as unknown as Metric);
     this.retries = registered(registry, 'ballast_proxy_retries_total', () =>
       new Counter({ name: 'ballast_proxy_retries_total', help: 'Requests sent again to another backend after a safe-to-retry failure.', labelNames: ['pool'], registers }),
@@ -141,6 +142,9 @@ export class ProxyMetrics {
         help: 'Failed exchanges with a backend, retried or not: what clients would have seen without retries.',
         labelNames: ['pool', 'backend', 'kind'],
         registers,
+        collect() {
+          for (const m of backends) m.flushFailures();
+        },
       }),
     );
   }
@@ -164,12 +168,12 @@ export class ProxyMetrics {
     const key = `${pool}\0${backend}`;
     let m = this.#byBackend.get(key);
     if (!m) {
-      const pending = unflushed.get(this.requests)!;
+      const scraped = this.#backends;
       const created = new BackendMetrics(this, pool, backend, () => {
         this.#byBackend.delete(key);
-        pending.delete(created);
+        scraped.delete(created);
       });
-      pending.add(created);
+      scraped.add(created);
       this.#byBackend.set(key, (m = created));
     }
     m.keep();
@@ -190,7 +194,9 @@ export class BackendMetrics {
   /** The backend's responses and failures, counted by the request path. */
   readonly tally = new RequestTally();
   /** How many of the tally's responses with each status code ballast_proxy_requests_total has. */
-  readonly #flushed = new Map<number, number>();
+  readonly #flushedCodes = new Map<number, number>();
+  /** How many of its failures of each kind ballast_proxy_upstream_errors_total has. */
+  readonly #flushedFailures = new Map<FailureKind, number>();
   readonly #forget: () => void;
   #removal?: NodeJS.Timeout;
 
@@ -213,20 +219,26 @@ export class BackendMetrics {
   }
 
   /** Adds the responses the tally counted since the last scrape to their prom-client series. */
-  flush(): void {
+  flushResponses(): void {
     const { codes, counts } = this.tally;
     for (let i = 0; i < codes.length; i++) {
       const code = codes[i];
-      const added = counts[i] - (this.#flushed.get(code) ?? 0);
+      const added = counts[i] - (this.#flushedCodes.get(code) ?? 0);
       if (added === 0) continue;
       this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, added);
-      this.#flushed.set(code, counts[i]);
+      this.#flushedCodes.set(code, counts[i]);
     }
   }
 
-  upstreamError(kind: FailureKind): void {
-    this.#metrics.upstreamErrors.labels(this.#pool, this.#backend, kind).inc();
-    this.tally.failures++;
+  /** The same for the failed exchanges. */
+  flushFailures(): void {
+    for (const kind of FAILURE_KINDS) {
+      const total = this.tally.failedByKind[kind];
+      const added = total - (this.#flushedFailures.get(kind) ?? 0);
+      if (added === 0) continue;
+      this.#metrics.upstreamErrors.inc({ pool: this.#pool, backend: this.#backend, kind }, added);
+      this.#flushedFailures.set(kind, total);
+    }
   }
 
   ejected(): void {
@@ -244,6 +256,6 @@ export class BackendMetrics {
     for (const code of this.tally.codes) m.requests.remove(this.#pool, this.#backend, String(code));
     m.ejections.remove(this.#pool, this.#backend);
     for (const result of ['healthy', 'unhealthy']) m.healthChecks.remove(this.#pool, this.#backend, result);
-    for (const kind of ['connect', 'connect_timeout', 'reset', 'response_timeout', 'protocol']) m.upstreamErrors.remove(this.#pool, this.#backend, kind);
+    for (const kind of FAILURE_KINDS) m.upstreamErrors.remove(this.#pool, this.#backend, kind);
   }
 }

@@ -1,8 +1,9 @@
 // What the proxy counts about a backend's or a pool's traffic, and the only place the request path
 // counts it: cumulative counts and a fixed latency histogram, bumped once per finished request, free
 // of allocation once a status code has been seen. The admin side samples them (once a second) into
-// the dashboard's rates and quantiles, and /metrics reads its request counts from them when scraped
+// the dashboard's rates and quantiles, and /metrics reads its counts from them when scraped
 // (proxy-metrics.ts).
+import { FAILURE_KINDS, type FailureKind } from './failure.js';
 
 /** Upper bounds of the latency buckets in ms: 0.25 ms doubling to 65.5 s; one more bucket above. */
 export const LATENCY_BOUNDS_MS: readonly number[] = Array.from({ length: 19 }, (_, i) => 0.25 * 2 ** i);
@@ -20,14 +21,18 @@ export class RequestTally {
   readonly codes: number[] = [];
   /** ...and how many responses had each. */
   readonly counts: number[] = [];
-  /** Failed exchanges with a backend (connect failure, reset, timeout), retried elsewhere or not. */
-  failures = 0;
+  /** Failed exchanges with a backend (connect failure, reset, timeout), retried elsewhere or not, by kind. */
+  readonly failedByKind = Object.fromEntries(FAILURE_KINDS.map((k) => [k, 0])) as Record<FailureKind, number>;
   /** Requests by latency bucket (LATENCY_BOUNDS_MS, then one above). */
   readonly latency = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
 
   record(code: number, seconds: number): void {
     this.#add(code, 1);
     this.latency[bucketOf(seconds)]++;
+  }
+
+  recordFailure(kind: FailureKind): void {
+    this.failedByKind[kind]++;
   }
 
   #add(code: number, n: number): void {
@@ -53,20 +58,27 @@ export class RequestTally {
     return n;
   }
 
+  /** Failed exchanges, of every kind. */
+  get failures(): number {
+    let n = 0;
+    for (const k of FAILURE_KINDS) n += this.failedByKind[k];
+    return n;
+  }
+
   /** Sets the counts to the sum of `parts` (the proxy workers' tallies, sent over IPC as JSON). */
   setSum(parts: readonly TallyCounts[]): void {
     this.codes.length = this.counts.length = 0;
-    this.failures = 0;
+    for (const k of FAILURE_KINDS) this.failedByKind[k] = 0;
     this.latency.fill(0);
     for (const p of parts) {
       for (let i = 0; i < p.codes.length; i++) this.#add(p.codes[i], p.counts[i]);
-      this.failures += p.failures;
+      for (const k of FAILURE_KINDS) this.failedByKind[k] += p.failedByKind[k] ?? 0;
       for (let i = 0; i < this.latency.length; i++) this.latency[i] += p.latency[i] ?? 0;
     }
   }
 
   toJSON(): TallyCounts {
-    return { codes: [...this.codes], counts: [...this.counts], failures: this.failures, latency: [...this.latency] };
+    return { codes: [...this.codes], counts: [...this.counts], failedByKind: { ...this.failedByKind }, latency: [...this.latency] };
   }
 }
 
@@ -75,7 +87,7 @@ export interface TallyCounts {
   codes: readonly number[];
   /** Responses by status code, at the same index as `codes`. */
   counts: readonly number[];
-  failures: number;
+  failedByKind: Readonly<Record<FailureKind, number>>;
   latency: readonly number[];
 }
 

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/log.js';
 import { ProxyPools } from '../../src/proxy/proxy-pools.js';
 import { httpRequest, startEchoBackend } from '../support/backends.js';
+import { freePort } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 import { metricValue } from './metric-value.js';
 import { listenerPort, poolPlan } from './plans.js';
@@ -60,5 +61,25 @@ describe('proxy metrics', () => {
     await proxy.apply(plan.key, undefined);
     await waitFor(async () => (await histogram(`count{pool="${plan.key}"}`)) === undefined, 5000);
     expect(await requests('200')).toBe(5);
+  });
+
+  it('scrapes failed exchanges from the backend tallies the dashboard reads, each once', async () => {
+    const backend = await startEchoBackend();
+    cleanups.push(() => backend.close());
+    const dead = await freePort();
+    const registry = new Registry();
+    const proxy = new ProxyPools({ logger: silentLogger, registry });
+    cleanups.push(() => proxy.close());
+    const plan = poolPlan([dead, backend.port], { outlierDetection: { maxFails: 0, failTimeoutSeconds: 10 } });
+    const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
+    for (let i = 0; i < 4; i++) expect((await httpRequest(port, '/')).status).toBe(200);
+    const refused = () => metricValue(registry, 'ballast_proxy_upstream_errors_total', { pool: plan.key, backend: `127.0.0.1:${dead}`, kind: 'connect' });
+    expect(await refused()).toBe(2);
+    expect(await refused()).toBe(2);
+    expect(await metricValue(registry, 'ballast_proxy_upstream_errors_total')).toBe(2);
+    expect(proxy.traffic().get(plan.key)!.backends.get(`127.0.0.1:${dead}`)!.failures).toBe(2);
+    expect((await httpRequest(port, '/')).status).toBe(200);
+    expect((await httpRequest(port, '/')).status).toBe(200);
+    expect(await refused()).toBe(3);
   });
 });

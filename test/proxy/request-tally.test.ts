@@ -20,7 +20,8 @@ describe('RequestTally', () => {
     const b = new RequestTally();
     for (const code of [200, 200, 503]) a.record(code, 0.001);
     for (const code of [404, 200]) b.record(code, 0.1);
-    b.failures = 2;
+    b.recordFailure('connect');
+    b.recordFailure('reset');
     const sum = new RequestTally();
     sum.setSum([JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b))]);
     expect(Object.fromEntries(sum.codes.map((c, i) => [c, sum.counts[i]]))).toEqual({ 200: 3, 404: 1, 503: 1 });
