@@ -2,10 +2,10 @@
 // per pool, in their RequestTallies (plain numbers, which the dashboard samples too; prom-client's
 // bound `inc`/`observe` would validate and hash the labels on every call: ADR 0001, "A leaner request
 // path"). A scrape reads the series from them: ballast_proxy_requests_total and
-// ballast_proxy_upstream_errors_total get what the backends' tallies counted since the last scrape, and ballast_proxy_request_duration_seconds is a histogram of
-// our own, rendered from the pools' tallies. A backend's series outlive it by SERIES_RETENTION_MS, so
-// the errors that preceded its removal are still scraped, and then go, so churned Pod IPs do not
-// pile up.
+// ballast_proxy_upstream_errors_total get what the backends' tallies counted since the last scrape,
+// and ballast_proxy_request_duration_seconds is a histogram of our own, rendered from the pools'
+// tallies. A backend's series outlive it by SERIES_RETENTION_MS, so the errors that preceded its
+// removal are still scraped, and then go, so churned Pod IPs do not pile up.
 import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
 import { FAILURE_KINDS, type FailureKind } from './failure.js';
 import { RequestTally } from './request-tally.js';
