@@ -266,8 +266,6 @@ export class LivePool implements RouteScope {
       for (const u of previous.values()) this.#drain(u);
     }
     await Promise.all([...this.#draining].map((u) => u.drain(timeoutMs)));
-    this.#noBackend.retire();
-    this.#metrics.retries.remove(this.key);
     this.#unwatch();
   }
 }

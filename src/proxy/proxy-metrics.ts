@@ -4,7 +4,7 @@
 // path"). A scrape reads the series from them: ballast_proxy_requests_total and
 // ballast_proxy_upstream_errors_total get what the backends' tallies counted since the last scrape,
 // and ballast_proxy_request_duration_seconds is a histogram of our own, rendered from the pools'
-// tallies. A backend's series outlive it by SERIES_RETENTION_MS, so the errors that preceded its
+// tallies. A backend's series outlive it by the retention time (10 minutes), so the errors that preceded its
 // removal are still scraped, and then go, so churned Pod IPs do not pile up.
 import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
 import { FAILURE_KINDS, type FailureKind } from './failure.js';
@@ -13,7 +13,7 @@ import { RequestTally } from './request-tally.js';
 /** Backend states counted by ballast_pool_backends. */
 export type BackendState = 'active' | 'draining' | 'ejected' | 'unhealthy';
 
-const SERIES_RETENTION_MS = 10 * 60_000;
+const DEFAULT_SERIES_RETENTION_MS = 10 * 60_000;
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
@@ -89,8 +89,11 @@ export class ProxyMetrics {
 
   readonly #backends: Set<BackendMetrics>;
   readonly #pools: Map<string, PoolSource>;
+  /** How long a removed backend's series are still scraped. */
+  readonly seriesRetentionMs: number;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, seriesRetentionMs = DEFAULT_SERIES_RETENTION_MS) {
+    this.seriesRetentionMs = seriesRetentionMs;
     const registers = [registry];
     const backends = backendSources.get(registry) ?? new Set<BackendMetrics>();
     backendSources.set(registry, backends);
@@ -153,13 +156,18 @@ export class ProxyMetrics {
 
   /**
    * Reads `pool`'s durations and backend states from `source` at each scrape, until the returned
-   * function is called; its series go then.
+   * function is called; the pool's series go then (its no-backend answers after the retention time),
+   * unless a newer pool of the same key watches them by then (a pool removed and added back while
+   * the old one drained).
    */
   watchPool(pool: string, source: PoolSource): () => void {
     const pools = this.#pools;
     pools.set(pool, source);
     return () => {
-      if (pools.get(pool) === source) pools.delete(pool);
+      if (pools.get(pool) !== source) return;
+      pools.delete(pool);
+      this.#byBackend.get(`${pool}\0none`)?.retire();
+      this.retries.remove(pool);
     };
   }
 
@@ -215,7 +223,7 @@ export class BackendMetrics {
   /** The backend is gone: its series are removed after the retention time, unless it returns. */
   retire(): void {
     clearTimeout(this.#removal);
-    this.#removal = setTimeout(() => this.remove(), SERIES_RETENTION_MS).unref();
+    this.#removal = setTimeout(() => this.remove(), this.#metrics.seriesRetentionMs).unref();
   }
 
   /** Adds the responses the tally counted since the last scrape to their prom-client series. */

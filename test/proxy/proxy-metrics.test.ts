@@ -82,4 +82,27 @@ describe('proxy metrics', () => {
     expect((await httpRequest(port, '/')).status).toBe(200);
     expect(await refused()).toBe(3);
   });
+
+  it('keeps the series of a pool removed and added back while its old self still drained', async () => {
+    const backend = await startEchoBackend();
+    cleanups.push(() => backend.close());
+    const registry = new Registry();
+    const proxy = new ProxyPools({ logger: silentLogger, registry, seriesRetentionMs: 100 });
+    cleanups.push(() => proxy.close());
+    const plan = poolPlan([backend.port]);
+    const port = listenerPort((await proxy.apply(plan.key, plan)).facts);
+    const slow = httpRequest(port, '/slow?ms=500'); // holds the old pool's drain
+    await waitFor(() => proxy.snapshot()[plan.key]?.backends[0]?.inFlight === 1, 2000);
+    await proxy.apply(plan.key, undefined);
+    // Added back with no backend: its answers are the pool's no-backend 503s.
+    const again = listenerPort((await proxy.apply(plan.key, poolPlan([]))).facts);
+    expect((await httpRequest(again, '/')).status).toBe(503);
+    expect((await slow).status).toBe(200);
+    const served = (backendLabel: string, code: string) => metricValue(registry, 'ballast_proxy_requests_total', { pool: plan.key, backend: backendLabel, code });
+    // The old pool has retired once its backend's series are gone (after their retention); then some more.
+    await waitFor(async () => (await served(backend.address, '200')) === 0, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await httpRequest(again, '/')).status).toBe(503);
+    expect(await served('none', '503')).toBe(2);
+  });
 });
