@@ -29,7 +29,7 @@ export type EventWrite =
 
 export type Correlation = { action: 'drop' } | EventWrite;
 
-export const COMBINED_PREFIX = '(combined from similar events): ';
+const COMBINED_PREFIX = '(combined from similar events): ';
 
 // Distinct Events remembered per object (client-go keeps 4096 in all); the oldest is forgotten first.
 const MAX_REMEMBERED = 64;
