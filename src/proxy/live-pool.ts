@@ -181,7 +181,9 @@ export class LivePool implements RouteScope {
   }
 
   failed(upstream: Upstream, kind: FailureKind): void {
+    // Rare, so counted twice: the pool's own tally shows its failures without summing backends that may be gone.
     upstream.metrics.tally.recordFailure(kind);
+    this.tally.recordFailure(kind);
     const od = this.#plan.outlierDetection;
     const outlier: OutlierSettings = { maxFails: od.maxFails, failTimeoutMs: od.failTimeoutSeconds * 1000 };
     if (upstream.health.failed(Date.now(), outlier)) {

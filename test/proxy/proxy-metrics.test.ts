@@ -78,6 +78,7 @@ describe('proxy metrics', () => {
     expect(await refused()).toBe(2);
     expect(await metricValue(registry, 'ballast_proxy_upstream_errors_total')).toBe(2);
     expect(proxy.traffic().get(plan.key)!.backends.get(`127.0.0.1:${dead}`)!.failures).toBe(2);
+    expect(proxy.traffic().get(plan.key)!.pool.failures).toBe(2);
     expect((await httpRequest(port, '/')).status).toBe(200);
     expect((await httpRequest(port, '/')).status).toBe(200);
     expect(await refused()).toBe(3);
