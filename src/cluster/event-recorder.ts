@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { KubeApiError, type KubeClient } from '../sources/kube/kube-client.js';
 import { EventCorrelator, type EventCorrelatorOptions, type EventRequest } from './event-correlator.js';
 
-export type EventClient = Pick<KubeClient, 'createEvent' | 'patchEventCount'>;
+export type EventClient = Pick<KubeClient, 'createEvent' | 'patchEvent'>;
 
 export interface EventRecorderOptions extends EventCorrelatorOptions {
   client: EventClient;
@@ -33,7 +33,7 @@ export class EventRecorder {
     try {
       if (write.action === 'count') {
         try {
-          await this.opts.client.patchEventCount(namespace, write.name, write.count, now);
+          await this.opts.client.patchEvent(namespace, write.name, { count: write.count, message: write.message }, now);
           this.correlator.recorded(write, write.name, write.count);
           return;
         } catch (err) {

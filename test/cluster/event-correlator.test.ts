@@ -28,7 +28,7 @@ function ledger(opts: EventCorrelatorOptions = {}) {
       const write = correlator.correlate(e, now);
       if (write.action === 'drop') return 'dropped';
       if (write.action === 'count') {
-        events.get(write.name)!.count = write.count;
+        Object.assign(events.get(write.name)!, { count: write.count, message: write.message });
         correlator.recorded(write, write.name, write.count);
         return write.name;
       }
@@ -54,7 +54,7 @@ describe('EventCorrelator', () => {
     expect(l.list()).toEqual([
       ['BackendsChanged', '1 in rotation', 2],
       ...changes(1, 9).map((m) => ['BackendsChanged', m, 1]),
-      ['BackendsChanged', '(combined from similar events): 10 in rotation', 3],
+      ['BackendsChanged', '(combined from similar events): 12 in rotation', 3],
     ]);
   });
 
@@ -80,7 +80,7 @@ describe('EventCorrelator', () => {
     l.record(event('BackendsChanged', '13 in rotation'));
     l.record(event('BackendsChanged', '14 in rotation'));
     expect(l.list().slice(9)).toEqual([
-      ['BackendsChanged', '(combined from similar events): 10 in rotation', 3],
+      ['BackendsChanged', '(combined from similar events): 12 in rotation', 3],
       ['BackendsChanged', '13 in rotation', 1],
       ['BackendsChanged', '14 in rotation', 1],
     ]);

@@ -21,10 +21,11 @@ function memoryEvents() {
       events.set(name, { e, count: 1 });
       return name;
     },
-    patchEventCount: async (_ns, name, count) => {
+    patchEvent: async (_ns, name, { count, message }) => {
       const ev = events.get(name);
       if (!ev) throw new KubeApiError(404, `events "${name}" not found`);
       ev.count = count;
+      ev.e = { ...ev.e, message };
     },
   };
   return { client, events };
@@ -99,11 +100,11 @@ describe('EventRecorder on a real API server', () => {
     type Listed = { items: { message: string; count: number }[] };
     const listed = JSON.parse(await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=web,reason=BackendsChanged', '-o', 'json'])) as Listed;
     const byMessage = (events: [string, number][]) => events.sort(([a], [b]) => a.localeCompare(b));
-    // The first nine messages keep their own Events; the 10th to the 14th are one Event, counted.
+    // The first nine messages keep their own Events; the 10th to the 14th are one Event, counted, with the latest message.
     expect(byMessage(listed.items.map((e) => [e.message, e.count]))).toEqual(
       byMessage([
         ...Array.from({ length: 9 }, (_, i): [string, number] => [`added 127.0.0.${i + 1}:9 (${i + 1} in rotation)`, 1]),
-        ['(combined from similar events): added 127.0.0.10:9 (10 in rotation)', 5],
+        ['(combined from similar events): added 127.0.0.14:9 (14 in rotation)', 5],
       ]),
     );
   });
