@@ -2,13 +2,15 @@
 // that `nginx -t` accepts. kubelet updates a ConfigMap volume by swapping the `..data` symlink, and
 // editors and writers replace files by rename; so any event in the folder just means "re-read
 // everything", debounced, and the content hash decides whether anything changed (Traefik's file
-// provider does the same). A periodic re-check covers missed events and a reload signal that failed.
+// provider does the same). The watch is dev mode's FolderWatcher, so the folder itself being deleted,
+// re-created, swapped for a link or moved is followed too. A periodic re-check covers missed events
+// and a reload signal that failed.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
+import { FolderWatcher } from '../sources/file/folder-watcher.js';
 import { NginxBinary, type CommandRunner } from './nginx-binary.js';
 
 export interface NginxReloaderOptions {
@@ -90,8 +92,7 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
   private readonly opts: Required<Pick<NginxReloaderOptions, 'watchDir' | 'nginxConf' | 'debounceMs' | 'resyncMs'>>;
   private readonly nginx: NginxBinary;
   private readonly logger: Logger;
-  private watcher?: FSWatcher;
-  private debounce?: NodeJS.Timeout;
+  private watcher?: FolderWatcher;
   private resync?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
@@ -109,14 +110,9 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
   /** Resolves once the watcher is ready and the first check (and reload) is done. */
   async start(): Promise<void> {
     if (this.watcher) return;
-    const watcher = watch(this.opts.watchDir);
-    this.watcher = watcher;
-    watcher.on('all', (event, file) => {
-      this.logger.debug({ event, file }, 'watched folder changed');
-      this.schedule();
-    });
-    watcher.on('error', (err) => this.logger.warn({ err }, 'watch error; the periodic re-check still runs'));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    const { watchDir: dir, debounceMs } = this.opts;
+    this.watcher = new FolderWatcher({ dir, debounceMs, onChange: (firstEventAt) => this.trigger(firstEventAt), logger: this.logger });
+    await this.watcher.start();
     this.state.watching = true;
     if (this.opts.resyncMs > 0) {
       this.resync = setInterval(() => this.trigger(), this.opts.resyncMs);
@@ -129,7 +125,6 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
 
   /** Stops watching and waits for a check in progress; nginx itself is left running. */
   async stop(): Promise<void> {
-    clearTimeout(this.debounce);
     clearInterval(this.resync);
     this.again = false;
     const watcher = this.watcher;
@@ -143,15 +138,10 @@ export class NginxReloader extends EventEmitter<NginxReloaderEvents> {
     return { ...this.state };
   }
 
-  private schedule(): void {
-    this.burstStart ??= Date.now();
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.trigger(), this.opts.debounceMs);
-  }
-
   // One check at a time; events during a check run one more afterwards, so the last state always wins.
-  private trigger(): void {
+  private trigger(firstEventAt?: number): void {
     if (!this.watcher) return;
+    if (firstEventAt !== undefined) this.burstStart ??= firstEventAt;
     if (this.running) {
       this.again = true;
       return;

@@ -1,6 +1,7 @@
 // The reloader against a real nginx: files change (by NginxFileWriter, and by a kubelet-style `..data`
-// symlink swap), nginx is validated and reloaded while a keep-alive client keeps sending requests.
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+// symlink swap), the watched folder itself is swapped, deleted and re-created, and nginx is validated
+// and reloaded while a keep-alive client keeps sending requests.
+import { mkdir, mkdtemp, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,9 +39,15 @@ const plan = (...ports: number[]) => nginxPlan('web', { endpoints: ports.map((po
 
 /**
  * nginx including `<dir>/<watched>/*.conf`, with `seed` run first to put the initial files there, and
- * `beforeReloader` run between nginx's start and the reloader's.
+ * `beforeReloader` run between nginx's start and the reloader's. `resyncMs: 0` leaves only the folder
+ * watch to notice changes.
  */
-async function rig(watched: string, seed: (dir: string) => Promise<void>, beforeReloader?: (dir: string, nginx: RunningNginx) => Promise<void>): Promise<Rig> {
+async function rig(
+  watched: string,
+  seed: (dir: string) => Promise<void>,
+  beforeReloader?: (dir: string, nginx: RunningNginx) => Promise<void>,
+  { resyncMs }: { resyncMs?: number } = {},
+): Promise<Rig> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ballast-reload-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const watchDir = path.join(dir, watched);
@@ -58,10 +65,26 @@ async function rig(watched: string, seed: (dir: string) => Promise<void>, before
       cb();
     },
   });
-  const reloader = new NginxReloader({ watchDir, nginxConf: prefix.conf, nginxPrefix: prefix.prefix, nginxBin: NGINX_BIN, logger: createLogger('info', sink) });
+  const reloader = new NginxReloader({ watchDir, nginxConf: prefix.conf, nginxPrefix: prefix.prefix, nginxBin: NGINX_BIN, resyncMs, logger: createLogger('info', sink) });
   cleanup.push(() => reloader.stop());
   await reloader.start();
   return { dir: watchDir, nginx, reloader, logs };
+}
+
+let kubeletWrites = 0;
+
+/**
+ * kubelet's AtomicWriter: the files go into a new timestamped folder, the `..data` link in `mount` is
+ * pointed at it with one rename, and the folder it pointed at before is removed.
+ */
+async function kubeletWrite(mount: string, files: Record<string, string>): Promise<void> {
+  const next = `..2026_01_01_00_00_${String(++kubeletWrites).padStart(2, '0')}.000000001`;
+  await mkdir(path.join(mount, next));
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(mount, next, name), text);
+  const previous = await readlink(path.join(mount, '..data')).catch(() => undefined);
+  await symlink(next, path.join(mount, '..data_tmp'));
+  await rename(path.join(mount, '..data_tmp'), path.join(mount, '..data'));
+  if (previous) await rm(path.join(mount, previous), { recursive: true });
 }
 
 async function threeBackends(): Promise<[Backend, Backend, Backend]> {
@@ -69,8 +92,19 @@ async function threeBackends(): Promise<[Backend, Backend, Backend]> {
   return backends as [Backend, Backend, Backend];
 }
 
+/**
+ * Waits until nginx has retired the worker of every config before the last reload. For ~100 ms after
+ * a reload the old worker still accepts connections beside the new one; it stops as it logs this
+ * (one worker per config: worker_processes 1).
+ */
+async function oldWorkersRetired(r: Rig): Promise<void> {
+  const retired = async () => ((await r.nginx.errorLog()).match(/gracefully shutting down/g) ?? []).length;
+  await waitFor(async () => (await retired()) >= r.reloader.status().reloads);
+}
+
 /** Runs `change` under load and returns ms from the change to the first reply from `newBody`. */
 async function switchUnderLoad(r: Rig, change: () => Promise<void>, newBody: string, oldBodies: string[]): Promise<number> {
+  await oldWorkersRetired(r);
   const load = new KeepAliveLoad(r.nginx.url());
   cleanup.push(() => load.stop());
   await waitFor(() => load.replies.length >= 20);
@@ -128,25 +162,51 @@ describe('NginxReloader with a real nginx', () => {
 
   it('applies a kubelet-style ..data symlink swap with no failed request under keep-alive load', async () => {
     const [a, b, c] = await threeBackends();
-    // kubelet's AtomicWriter: files live in a timestamped folder, `..data` points at it, and the
-    // visible names are links through `..data`; an update swaps `..data` with one rename.
+    // The visible names are links through `..data`, as in a ConfigMap volume.
     const r = await rig('configmap', async (dir) => {
-      await mkdir(path.join(dir, '..2026_01_01_00_00_00.000000001'));
-      await writeFile(path.join(dir, '..2026_01_01_00_00_00.000000001', 'default_web.conf'), renderUpstream(plan(a.port, b.port)));
-      await symlink('..2026_01_01_00_00_00.000000001', path.join(dir, '..data'));
+      await kubeletWrite(dir, { 'default_web.conf': renderUpstream(plan(a.port, b.port)) });
       await symlink('..data/default_web.conf', path.join(dir, 'default_web.conf'));
     });
-    const swap = async () => {
-      const next = '..2026_01_01_00_01_00.000000002';
-      await mkdir(path.join(r.dir, next));
-      await writeFile(path.join(r.dir, next, 'default_web.conf'), renderUpstream(plan(c.port)));
-      await symlink(next, path.join(r.dir, '..data_tmp'));
-      await rename(path.join(r.dir, '..data_tmp'), path.join(r.dir, '..data'));
-      await rm(path.join(r.dir, '..2026_01_01_00_00_00.000000001'), { recursive: true });
-    };
+    const swap = () => kubeletWrite(r.dir, { 'default_web.conf': renderUpstream(plan(c.port)) });
     const latency = await switchUnderLoad(r, swap, 'c', ['a', 'b']);
     expect(latency).toBeLessThan(5000);
     expect(r.reloader.status()).toMatchObject({ reloads: 2, rejected: 0 });
+  });
+
+  // The watched path itself changes hands: a watch on the folder found at start would see nothing
+  // after the first change. No periodic re-check, so only following the folder can pass.
+  it('follows the watched folder being a ..data link that kubelet swaps, again and again', async () => {
+    const [a, b, c] = await threeBackends();
+    const r = await rig(
+      'configmap/..data',
+      async (dir) => {
+        await rm(dir, { recursive: true }); // the rig made a folder; kubelet makes a link
+        await kubeletWrite(path.dirname(dir), { 'default_web.conf': renderUpstream(plan(a.port)) });
+      },
+      undefined,
+      { resyncMs: 0 },
+    );
+    const swapTo = (port: number) => () => kubeletWrite(path.dirname(r.dir), { 'default_web.conf': renderUpstream(plan(port)) });
+    await switchUnderLoad(r, swapTo(b.port), 'b', ['a']);
+    await switchUnderLoad(r, swapTo(c.port), 'c', ['b']);
+    await switchUnderLoad(r, swapTo(a.port), 'a', ['c']);
+    expect(r.reloader.status()).toMatchObject({ watching: true, reloads: 4, rejected: 0 });
+  });
+
+  it('follows the watched folder deleted and re-created, again and again', async () => {
+    const [a, b, c] = await threeBackends();
+    const r = await rig('upstreams', async (dir) => writeFile(path.join(dir, 'default_web.conf'), renderUpstream(plan(a.port))), undefined, { resyncMs: 0 });
+    // Back to back, so no check sees the folder missing (nginx -t would then look the upstream's
+    // name up as a host).
+    const recreate = (port: number) => async () => {
+      await rm(r.dir, { recursive: true });
+      await mkdir(r.dir);
+      await writeFile(path.join(r.dir, 'default_web.conf'), renderUpstream(plan(port)));
+    };
+    await switchUnderLoad(r, recreate(b.port), 'b', ['a']);
+    await switchUnderLoad(r, recreate(c.port), 'c', ['b']);
+    await switchUnderLoad(r, recreate(a.port), 'a', ['c']);
+    expect(r.reloader.status()).toMatchObject({ watching: true, reloads: 4, rejected: 0 });
   });
 
   it('follows a manifest edit end to end in dev mode: file -> ballast dev --nginx-out -> reloader -> nginx, with no failed request', async () => {

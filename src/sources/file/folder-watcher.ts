@@ -12,8 +12,11 @@ export interface FolderWatcherOptions {
   dir: string;
   /** Quiet time after the last event: editors and kubelet write in bursts. */
   debounceMs: number;
-  /** Called once per burst of changes (and once when a restarted watch is ready). */
-  onChange: () => void;
+  /**
+   * Called once per burst of changes (and once when a restarted watch is ready), with the time
+   * (Date.now()) of the burst's first event, for those who report how long a change took to apply.
+   */
+  onChange: (firstEventAt: number) => void;
   logger: Logger;
 }
 
@@ -21,6 +24,7 @@ export class FolderWatcher {
   private parent?: FsWatcher;
   private folder?: FSWatcher;
   private timer?: NodeJS.Timeout;
+  private burstStart?: number;
   private closed = false;
 
   constructor(private readonly opts: FolderWatcherOptions) {}
@@ -35,7 +39,7 @@ export class FolderWatcher {
       });
       this.parent.on('error', (err) => this.opts.logger.error({ err, dir: path.dirname(dir) }, 'file watcher error'));
     } catch (err) {
-      this.opts.logger.warn({ err, dir: path.dirname(dir) }, 'cannot watch the folder above the manifests; the folder itself appearing or being replaced is seen by the periodic re-read only');
+      this.opts.logger.warn({ err, dir: path.dirname(dir) }, 'cannot watch the folder above the watched one; the watched folder itself appearing or being replaced is seen by the periodic re-read only');
     }
     await this.watchFolder();
   }
@@ -52,8 +56,13 @@ export class FolderWatcher {
   /** Debounced onChange. */
   schedule(): void {
     if (this.closed) return;
+    this.burstStart ??= Date.now();
     clearTimeout(this.timer);
-    this.timer = setTimeout(this.opts.onChange, this.opts.debounceMs);
+    this.timer = setTimeout(() => {
+      const firstEventAt = this.burstStart!;
+      this.burstStart = undefined;
+      this.opts.onChange(firstEventAt);
+    }, this.opts.debounceMs);
   }
 
   private async watchFolder(): Promise<void> {
