@@ -10,11 +10,12 @@ import { createRegistry } from '../admin/metrics.js';
 import { LeaderElector } from '../cluster/leader-elector.js';
 import { StatusWriter } from '../cluster/status-writer.js';
 import type { BackoffOptions } from '../controller/work-queue.js';
+import { describeFileError } from '../describe-file-error.js';
 import type { Logger } from '../log.js';
 import type { ListenerPolicy } from '../plan/listener-policy.js';
 import { KubeApiError, KubeClient, loadKubeConfig } from '../sources/kube/kube-client.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
-import { describeFileError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { runUntilSignal } from './run-until-signal.js';
 
 export interface ControllerOptions {

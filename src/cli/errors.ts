@@ -33,21 +33,6 @@ export class UsageError extends CliError {
   }
 }
 
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'no such file or directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EISDIR: 'is a folder, not a file',
-  ENOTDIR: 'a part of the path is not a folder',
-  ELOOP: 'too many levels of symbolic links',
-};
-
-/** `permission denied` rather than `EACCES: permission denied, open '/x'`: the caller names the file. */
-export function describeFileError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return (e.code && ERRNO_TEXT[e.code]) ?? (e.message ?? String(err));
-}
-
 /**
  * A listen error (from `server.listen`) as a CliError for the person who chose the address, `what`
  * naming it (`--admin 127.0.0.1:9901`); undefined for any other error.

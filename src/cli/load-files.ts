@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import type { KubeObject } from '../api/schema.js';
+import { describeFileError } from '../describe-file-error.js';
 import { describeDocumentError, loadManifest, mergeDeclarations } from '../sources/file/manifest-loader.js';
 import { listManifestFiles, MANIFEST_EXTENSIONS, readManifestFile } from '../sources/file/manifest-files.js';
-import { describeFileError } from './errors.js';
 
 /** A named file counts whatever its name (as with kubectl -f); a folder holds what dev mode would read in it. */
 async function expand(target: string): Promise<string[]> {

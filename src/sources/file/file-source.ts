@@ -11,9 +11,10 @@ import type { KubeObject, ObjectKind } from '../../api/schema.js';
 import { KINDS } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
 import type { SourceStore } from '../../controller/store.js';
+import { describeFileError } from '../../describe-file-error.js';
 import type { Logger } from '../../log.js';
 import { FolderWatcher } from './folder-watcher.js';
-import { errnoText, listManifestFiles, MANIFEST_EXTENSIONS, NotAFolderError, readManifestFile } from './manifest-files.js';
+import { listManifestFiles, MANIFEST_EXTENSIONS, NotAFolderError, readManifestFile } from './manifest-files.js';
 import { declarationId, describeDocumentError, mergeDeclarations, type LoadedFile } from './manifest-loader.js';
 import { ManifestParser } from './manifest-parser.js';
 
@@ -86,7 +87,7 @@ export class FileSource implements Source {
         try {
           await this.readAll();
         } catch (err) {
-          const message = err instanceof NotAFolderError ? err.message : errnoText(err as NodeJS.ErrnoException);
+          const message = err instanceof NotAFolderError ? err.message : describeFileError(err, { code: true });
           this.opts.logger.error({ dir: this.display(this.opts.dir) }, `reading manifests failed (${message}); keeping the last good state`);
         }
       } while (this.again);

@@ -3,6 +3,7 @@
 import { constants } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { describeFileError } from '../../describe-file-error.js';
 
 export const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
@@ -59,9 +60,6 @@ export async function listManifestFiles(dir: string): Promise<string[] | undefin
 /** A read: the text, the file being gone (ENOENT, the only case that removes what it declared), or why not. */
 export type ManifestRead = { text: string } | { gone: true } | { error: string };
 
-/** `EACCES: permission denied` from Node's `EACCES: permission denied, open '/x'`. */
-export const errnoText = (err: NodeJS.ErrnoException) => (err.code ? err.message.split(',')[0] : err.message);
-
 /**
  * Reads one manifest, bounded: at most MAX_MANIFEST_BYTES, only a regular file (opened non-blocking,
  * so a FIFO cannot hang the read), and only UTF-8 (a UTF-8 byte order mark is dropped).
@@ -72,7 +70,7 @@ export async function readManifestFile(file: string): Promise<ManifestRead> {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return e.code === 'ENOENT' ? { gone: true } : { error: `cannot be read (${errnoText(e)})` };
+    return e.code === 'ENOENT' ? { gone: true } : { error: `cannot be read (${describeFileError(e, { code: true })})` };
   }
   try {
     const st = await handle.stat();
@@ -83,7 +81,7 @@ export async function readManifestFile(file: string): Promise<ManifestRead> {
     const bytes = await handle.readFile();
     return bytes.length > MAX_MANIFEST_BYTES ? tooBig : decode(bytes);
   } catch (err) {
-    return { error: `cannot be read (${errnoText(err as NodeJS.ErrnoException)})` };
+    return { error: `cannot be read (${describeFileError(err, { code: true })})` };
   } finally {
     await handle.close();
   }
