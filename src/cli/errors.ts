@@ -5,7 +5,7 @@
 //
 // Exit codes: 0 done; 1 the command line was fine but running it failed (invalid manifests from
 // `validate` or `render`, an address that cannot be listened on); 2 the command line is wrong and
-// nothing ran.
+// nothing ran; 141 the reader of stdout or stderr went away (main.ts).
 
 export const CLI_ERRORS = {
   /** An unknown command or flag, a missing or extra argument, a flag or BALLAST_* value that cannot be used. */

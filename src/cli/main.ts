@@ -3,6 +3,7 @@
 // when run, so dev mode does not load the Kubernetes client (tens of MB of resident memory).
 import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseHostPort } from '../admin/admin-server.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
@@ -77,7 +78,8 @@ Global options:
   -h, --help          show this help
   --version           print Ballast's version
 
-Exit codes: 0 done; 1 failed (invalid manifests, an address that cannot be listened on); 2 usage error.
+Exit codes: 0 done; 1 failed (invalid manifests, an address that cannot be listened on); 2 usage error;
+  141 the reader of its output went away (ballast crd | head -1), as for a process killed by SIGPIPE.
 `;
 
 const GLOBAL: ParseArgsConfig['options'] = {
@@ -374,6 +376,19 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stdout.write(USAGE);
   return 0;
+}
+
+// `ballast dev | head`: once the reader of stdout or stderr is gone, nothing Ballast says can reach
+// anyone, so it ends at once and quietly, as `yes | head` does. Node ignores SIGPIPE, so a write fails
+// with EPIPE instead of killing the process; exit as a SIGPIPE death shows in a shell (128 + 13 = 141),
+// not 0: the work may be unfinished (validate's verdict unwritten), and a pipeline run with pipefail
+// must see that, as it does for cat or grep. Only these two streams: an EPIPE on a socket is a
+// connection's problem, handled where the connection is.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(128 + constants.signals.SIGPIPE);
+    throw err;
+  });
 }
 
 main(process.argv.slice(2)).then(

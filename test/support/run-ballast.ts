@@ -28,6 +28,8 @@ export interface BallastProcess {
   child: ChildProcess;
   /** The JSON log lines so far. */
   lines(): Record<string, unknown>[];
+  /** Everything on stderr so far. */
+  stderr(): string;
   /** Waits for a log line that `match` accepts, and returns it. */
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** SIGTERM, then waits for the exit. */
@@ -55,6 +57,7 @@ export function spawnBallast(args: string[], { user }: { user?: string } = {}): 
   return {
     child,
     lines,
+    stderr: () => err,
     waitForLog: (match, timeoutMs = 20_000) =>
       waitFor(() => {
         if (child.exitCode !== null) throw new Error(`ballast exited ${child.exitCode}: ${err}`);
