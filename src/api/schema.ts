@@ -10,8 +10,26 @@ export const PLURAL = 'balancerpools';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 const port = z.int().min(1).max(65535);
-// A Service port by name or by number, as an Ingress backend names it. Rendered as int-or-string in the CRD.
-const intOrString = z.union([z.int().min(1).max(65535), z.string().min(1).max(63)]).meta({ 'x-kubernetes-int-or-string': true });
+// spec.service.port: a Service port by number, or by name as a Service port is named (an IANA_SVC_NAME,
+// Kubernetes' validation.IsValidPortName: at most 15 characters of a-z, 0-9 and '-', at least one
+// letter, no '-' at either end or beside another). Rendered as int-or-string in the CRD, where an
+// OpenAPI bound cannot apply to one of the two types, so the same rules are CEL there; `type(self)`
+// tells them apart and the regular expressions are RE2 (no lookahead), shared by both sides.
+const PORT_NAME = "a port name (IANA_SVC_NAME): at most 15 characters, lower case letters, digits and '-', at least one letter, no '-' at either end or beside another";
+const PORT_NAME_SHAPE = '^[a-z0-9]+(-[a-z0-9]+)*$';
+const PORT_NAME_LETTER = '[a-z]';
+const servicePort = z
+  .union([port, z.string().max(15).regex(new RegExp(PORT_NAME_SHAPE), `must be ${PORT_NAME}`).regex(new RegExp(PORT_NAME_LETTER), `must be ${PORT_NAME}`)])
+  .meta({
+    'x-kubernetes-int-or-string': true,
+    'x-kubernetes-validations': [
+      { rule: 'type(self) != int || (self >= 1 && self <= 65535)', message: 'spec.service.port must be a port number from 1 to 65535' },
+      {
+        rule: `type(self) != string || (size(self) <= 15 && self.matches('${PORT_NAME_SHAPE}') && self.matches('${PORT_NAME_LETTER}'))`,
+        message: `spec.service.port must be ${PORT_NAME}`,
+      },
+    ],
+  });
 
 // Backend addresses, as regular expressions the CRD carries as its `pattern` too, so the API server,
 // dev mode, `validate` and the proxy accept exactly the same strings. RE2 syntax (no lookaround): the
@@ -85,7 +103,7 @@ export const balancerPoolSpecSchema = z
     service: z
       .strictObject({
         name: dnsLabel.describe('Service whose EndpointSlices supply the backends (same namespace).'),
-        port: intOrString.describe('Service port: its name, or its number (mapped to the name through the Service).'),
+        port: servicePort.describe('Service port: its name, or its number (mapped to the name through the Service).'),
       })
       .optional(),
     endpoints: z
