@@ -6,8 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { auditedRequests, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, type KubeObject } from '../support/cluster.js';
+import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin, type KubeObject } from '../support/cluster.js';
 import { startTestController, stopControllers, type TestController } from '../support/cluster-controller.js';
+import { replaceSpecInEtcd } from '../support/control-plane.js';
 import { freePort, get } from '../support/http-get.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -78,8 +79,8 @@ describe('pool Events on a real API server', () => {
     await admin.apply(pool({}));
     const c = await startTestController(identity.kubeconfig, ns);
     await waitFor(async () => (await condition('Ready'))?.status === 'True', 10_000);
-    // The CRD's int-or-string port carries no bounds; Ballast wants a port <= 65535.
-    await admin.apply(pool({ endpoints: undefined, service: { name: 'web', port: 70000 } }));
+    // The CRD refuses a port above 65535 now; one stored before that rule existed is still there.
+    await replaceSpecInEtcd(clusterInfo(), { group: 'ballast.dev', plural: 'balancerpools', namespace: ns, name: 'web' }, pool({ endpoints: undefined, service: { name: 'web', port: 70000 } }).spec);
     await waitFor(async () => (await condition('Degraded'))?.reason === 'InvalidSpec', 10_000);
     // The dashboard shows the pool as its status does.
     await waitFor(async () => {

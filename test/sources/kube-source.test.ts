@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log.js';
 import { KubeClient, loadKubeConfig } from '../../src/sources/kube/kube-client.js';
 import { KubeSource } from '../../src/sources/kube/kube-source.js';
 import { auditedRequests, clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin } from '../support/cluster.js';
-import { writeKubeconfig } from '../support/control-plane.js';
+import { replaceSpecInEtcd, writeKubeconfig } from '../support/control-plane.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -94,8 +94,8 @@ describe('KubeSource', () => {
     const pool = (port: number) => ({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'p', namespace: ns }, spec: { service: { name: 'web', port } } });
     await admin.apply(pool(80));
     await waitFor(() => store.get('BalancerPool', `${ns}/p`), 5000);
-    // The CRD's int-or-string Service port has no bounds; Ballast's schema wants 1-65535.
-    await admin.apply(pool(70000));
+    // The CRD refuses a port above 65535 now; one stored before that rule existed is still there.
+    await replaceSpecInEtcd(clusterInfo(), { group: 'ballast.dev', plural: 'balancerpools', namespace: ns, name: 'p' }, pool(70000).spec);
     await waitFor(() => rejected.length > 0, 5000);
     expect(rejected).toEqual(['p: spec.service.port']);
     expect(store.get('BalancerPool', `${ns}/p`)?.spec.service?.port).toBe(80);
