@@ -2,7 +2,7 @@
 // changes become pool keys on the queue; workers reconcile keys, each within a deadline; nothing
 // reconciles before every source has synced, or a live pool would be emptied at start by a
 // half-filled store.
-import { objectKey, type ObjectKey } from '../api/keys.js';
+import { keyOf, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../admin/metrics.js';
@@ -92,9 +92,7 @@ export class Manager {
       this.enqueue(change.key);
       // Pools that share a listener port may win or lose it when this one changes.
       const ports = new Set([change.old, change.object].map((p) => (p as BalancerPool | undefined)?.spec.listener?.port));
-      for (const other of store.list('BalancerPool')) {
-        if (other.spec.listener && ports.has(other.spec.listener.port)) this.enqueue(objectKey(other.metadata.namespace, other.metadata.name));
-      }
+      for (const port of ports) if (port !== undefined) for (const other of store.poolsListeningOn(port)) this.enqueue(keyOf(other));
       return;
     }
     const serviceKeys = new Set<ObjectKey>();

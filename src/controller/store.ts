@@ -1,6 +1,6 @@
 // The ObjectStore: every source fills it, the reconciler reads it. Objects are keyed by kind and
-// `namespace/name`; indexes answer the two questions reconciling asks (which slices belong to a
-// Service, which pools use a Service) without scanning everything.
+// `namespace/name`; indexes answer the questions reconciling asks (which slices belong to a Service,
+// which pools use a Service, which pools claim a listener port) without scanning everything.
 import { EventEmitter } from 'node:events';
 import { keyOf, objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool, EndpointSlice, KubeObject, ObjectKind, Service } from '../api/schema.js';
@@ -23,23 +23,23 @@ export const serviceKeyOfSlice = (s: EndpointSlice): ObjectKey | undefined => {
 const serviceKeyOfPool = (p: BalancerPool): ObjectKey | undefined =>
   p.spec.service ? objectKey(p.metadata.namespace, p.spec.service.name) : undefined;
 
-class Index<V> {
-  private readonly map = new Map<ObjectKey, Map<ObjectKey, V>>();
-  set(indexKey: ObjectKey | undefined, key: ObjectKey, value: V) {
-    if (!indexKey) return;
+class Index<K, V> {
+  private readonly map = new Map<K, Map<ObjectKey, V>>();
+  set(indexKey: K | undefined, key: ObjectKey, value: V) {
+    if (indexKey === undefined) return;
     let m = this.map.get(indexKey);
     if (!m) this.map.set(indexKey, (m = new Map()));
     m.set(key, value);
   }
-  delete(indexKey: ObjectKey | undefined, key: ObjectKey) {
-    if (!indexKey) return;
+  delete(indexKey: K | undefined, key: ObjectKey) {
+    if (indexKey === undefined) return;
     const m = this.map.get(indexKey);
     if (m?.delete(key) && m.size === 0) this.map.delete(indexKey);
   }
-  values(indexKey: ObjectKey): V[] {
+  values(indexKey: K): V[] {
     return [...(this.map.get(indexKey)?.values() ?? [])];
   }
-  keys(indexKey: ObjectKey): ObjectKey[] {
+  keys(indexKey: K): ObjectKey[] {
     return [...(this.map.get(indexKey)?.keys() ?? [])];
   }
 }
@@ -54,8 +54,10 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     Service: new Map(),
     EndpointSlice: new Map(),
   };
-  private readonly slicesByService = new Index<EndpointSlice>();
-  private readonly poolsByService = new Index<BalancerPool>();
+  private readonly slicesByService = new Index<ObjectKey, EndpointSlice>();
+  private readonly poolsByService = new Index<ObjectKey, BalancerPool>();
+  private readonly poolsByListenerPort = new Index<number, BalancerPool>();
+  private readonly revisions: Record<ObjectKind, number> = { BalancerPool: 0, Service: 0, EndpointSlice: 0 };
 
   get<K extends ObjectKind>(kind: K, key: ObjectKey): ByKind[K] | undefined {
     return this.objects[kind].get(key) as ByKind[K] | undefined;
@@ -79,6 +81,16 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     return this.poolsByService.keys(serviceKey);
   }
 
+  /** The pools whose `spec.listener` is on `port`, whatever the address: the only ones that can contest it. */
+  poolsListeningOn(port: number): BalancerPool[] {
+    return this.poolsByListenerPort.values(port);
+  }
+
+  /** How many changes of `kind` the store has emitted: an equal revision means the same objects (for views derived from them). */
+  revision(kind: ObjectKind): number {
+    return this.revisions[kind];
+  }
+
   upsert(object: KubeObject): void {
     const key = keyOf(object);
     const map = this.objects[object.kind] as Map<ObjectKey, KubeObject>;
@@ -87,6 +99,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     this.unindex(old, key);
     map.set(key, object);
     this.index(object, key);
+    this.revisions[object.kind]++;
     this.emit('change', { kind: object.kind, key, old, object });
   }
 
@@ -96,6 +109,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     if (!old) return;
     map.delete(key);
     this.unindex(old, key);
+    this.revisions[kind]++;
     this.emit('change', { kind, key, old });
   }
 
@@ -114,12 +128,18 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
 
   private index(o: KubeObject, key: ObjectKey) {
     if (o.kind === 'EndpointSlice') this.slicesByService.set(serviceKeyOfSlice(o), key, o);
-    else if (o.kind === 'BalancerPool') this.poolsByService.set(serviceKeyOfPool(o), key, o);
+    else if (o.kind === 'BalancerPool') {
+      this.poolsByService.set(serviceKeyOfPool(o), key, o);
+      this.poolsByListenerPort.set(o.spec.listener?.port, key, o);
+    }
   }
 
   private unindex(o: KubeObject | undefined, key: ObjectKey) {
     if (o?.kind === 'EndpointSlice') this.slicesByService.delete(serviceKeyOfSlice(o), key);
-    else if (o?.kind === 'BalancerPool') this.poolsByService.delete(serviceKeyOfPool(o), key);
+    else if (o?.kind === 'BalancerPool') {
+      this.poolsByService.delete(serviceKeyOfPool(o), key);
+      this.poolsByListenerPort.delete(o.spec.listener?.port, key);
+    }
   }
 }
 

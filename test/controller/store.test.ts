@@ -45,6 +45,23 @@ describe('ObjectStore', () => {
     expect(store.poolsUsing('default/api')).toEqual(['default/p']);
   });
 
+  it('indexes pools by listener port, following edits, and counts the real changes of each kind', () => {
+    const store = new ObjectStore();
+    const listening = (name: string, port?: number) =>
+      obj({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name }, spec: { endpoints: [{ address: '10.0.0.1', port: 80 }], ...(port && { listener: { port } }) } });
+    store.upsert(listening('a', 8080));
+    store.upsert(listening('b', 8080));
+    store.upsert(listening('c'));
+    expect(store.poolsListeningOn(8080).map((p) => p.metadata.name)).toEqual(['a', 'b']);
+    store.upsert(listening('a', 8081));
+    store.upsert(listening('a', 8081));
+    store.delete('BalancerPool', 'default/b');
+    expect(store.poolsListeningOn(8080)).toEqual([]);
+    expect(store.poolsListeningOn(8081).map((p) => p.metadata.name)).toEqual(['a']);
+    expect(store.revision('BalancerPool')).toBe(5);
+    expect(store.revision('EndpointSlice')).toBe(0);
+  });
+
   it('replace deletes what a full view no longer has', () => {
     const store = new ObjectStore();
     store.replace('EndpointSlice', [slice('a', 'web', '10.0.0.1'), slice('b', 'web', '10.0.0.2')]);
