@@ -21,6 +21,8 @@ import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 
 export class ConfigMapWriter implements Actuator {
   readonly name = 'nginx-configmap';
+  /** A write the API refused (RBAC, quota, outage) is the pool's problem too: its status says so. */
+  readonly failureReason = 'ConfigMapWriteFailed';
   /** What this process wrote, by pool key, to delete it when the pool drops spec.nginx or renames it. */
   private readonly written = new Map<ObjectKey, { namespace: string; name: string }>();
 

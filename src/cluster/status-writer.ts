@@ -71,10 +71,10 @@ export class StatusWriter implements ReconcileObserver {
 
   async observe(result: ReconcileResult): Promise<void> {
     const { key, pool, plan, previous } = result;
-    // A ConfigMap write the API refused is the pool's problem too: it says so where it can be read.
-    const failed = result.failures['nginx-configmap'];
+    // A failed apply whose actuator names a reason for it is the pool's problem too: it says so where it can be read.
     const explain = this.opts.explain ?? ((err: unknown) => (err as Error).message);
-    const reports = failed ? { ...result.reports, 'nginx-configmap': { problem: { reason: 'ConfigMapWriteFailed' as const, message: explain(failed) } } } : result.reports;
+    const reports = { ...result.reports };
+    for (const { actuator, reason, error } of result.failures) if (reason) reports[actuator] = { problem: { reason, message: explain(error) } };
     if (!pool) {
       this.invalid.delete(key);
       this.seen.delete(key);

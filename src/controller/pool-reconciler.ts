@@ -1,5 +1,6 @@
 // Level-triggered reconcile of one pool key: re-read the store, plan, apply what changed. The key
 // carries no event: "not in the store" means "remove everything for it".
+import type { ProblemReason } from '../api/conditions.js';
 import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
@@ -20,8 +21,15 @@ export interface ReconcileResult {
   previous?: DesiredPool;
   /** One report per actuator, by actuator name (the last one when its plan did not change). */
   reports: Record<string, ActuatorReport>;
-  /** Actuators that threw this time (retried with backoff), by name. */
-  failures: Record<string, unknown>;
+  /** Applies that threw this time (retried with backoff). */
+  failures: ActuatorFailure[];
+}
+
+export interface ActuatorFailure {
+  actuator: string;
+  /** The actuator's `failureReason`: how the pool's status names the failure; absent: it is only logged. */
+  reason?: ProblemReason;
+  error: unknown;
 }
 
 /** Sees every reconcile outcome: status writers, Event recorders. Leader-only ones are skipped on followers. */
@@ -160,7 +168,7 @@ export class PoolReconciler implements Reconciler {
     let previous: DesiredPool | undefined;
     let retry = false;
     const errors: unknown[] = [];
-    const failures: Record<string, unknown> = {};
+    const failures: ActuatorFailure[] = [];
     for (const { actuator, leaderOnly } of this.actuators) {
       signal.throwIfAborted();
       if (leaderOnly && !this.leader) continue;
@@ -189,7 +197,7 @@ export class PoolReconciler implements Reconciler {
         if (report.problem) retry = true;
       } catch (err) {
         errors.push(err);
-        failures[actuator.name] = err;
+        failures.push({ actuator: actuator.name, reason: actuator.failureReason, error: err });
         this.logger.error({ pool: key, actuator: actuator.name, err }, 'actuator failed; will retry');
       } finally {
         this.applyingOn(ports, -1);
