@@ -53,7 +53,7 @@ export class EventRecorder {
       if (seen) {
         events.delete(identity); // re-inserted below as the newest
         try {
-          await this.opts.client.patchEventCount(namespace, seen.name, seen.count + 1, now);
+          await this.opts.client.patchEventCount(namespace, seen.name, seen.count + 1, now, { notFoundIsOk: true });
           events.set(identity, { name: seen.name, count: seen.count + 1 });
           return;
         } catch (err) {

@@ -91,7 +91,8 @@ export class StatusWriter implements ReconcileObserver {
     const status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: before.status, now: this.now() });
     if (canonical(status) !== canonical(before.status)) {
       try {
-        const written = (await this.opts.client.replacePoolStatus(namespace, name, before.resourceVersion ?? '', status)) as BalancerPool;
+        // A 404 is expected: the pool was deleted since the watch showed it (the watch brings that too).
+        const written = (await this.opts.client.replacePoolStatus(namespace, name, before.resourceVersion ?? '', status, { notFoundIsOk: true })) as BalancerPool;
         this.remember(key, { resourceVersion: written.metadata.resourceVersion, status: written.status });
       } catch (err) {
         // A 409: the pool changed since that version; the watch brings the new one, and the retry
