@@ -12,6 +12,7 @@ import { controllerMetrics, createRegistry } from './admin/metrics.js';
 import type { Actuator } from './controller/actuator.js';
 import { Manager } from './controller/manager.js';
 import { PoolReconciler, type ManagedActuator, type ReconcileObserver } from './controller/pool-reconciler.js';
+import { POOL_WATCHES } from './controller/pool-watches.js';
 import type { Source } from './controller/source.js';
 import { ObjectStore } from './controller/store.js';
 import type { Logger } from './log.js';
@@ -77,7 +78,9 @@ export interface Ballast {
 export async function startBallast(opts: BallastOptions): Promise<Ballast> {
   const { logger } = opts;
   const registry = opts.registry ?? createRegistry();
-  const store = new ObjectStore();
+  const store = new ObjectStore(({ kind, key, owner, claimant }) =>
+    logger.warn({ kind, object: key, owner, claimant }, `${kind} ${key} from ${claimant} ignored: ${owner} already declares it`),
+  );
   // A closed listener may be what a waiting pool needs: it is reconciled again (the manager exists by then).
   const onListenerClosed = () => manager.enqueueAll(reconciler.waitingForListener());
   const workers = opts.workers ?? 1;
@@ -95,7 +98,7 @@ export async function startBallast(opts: BallastOptions): Promise<Ballast> {
     listenerPolicy: opts.listenerPolicy,
   });
   reconciler.setLeader(opts.leader ?? true);
-  const manager = new Manager({ store, sources: opts.sources, reconciler, logger, metrics: controllerMetrics(registry) });
+  const manager = new Manager({ store, sources: opts.sources, reconciler, watches: POOL_WATCHES, logger, metrics: controllerMetrics(registry) });
   let stopping = false;
   const adminServer = (address: string, probesOnly: boolean) =>
     new AdminServer({

@@ -14,7 +14,8 @@ import { loadFiles } from './load-files.js';
 export async function runRenderNginx(targets: string[], format: 'yaml' | 'conf', out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const { objects, errors } = await loadFiles(targets);
   const store = new ObjectStore();
-  for (const o of objects) store.upsert(o);
+  const files = store.forSource('files');
+  for (const o of objects) files.upsert(o);
   const planner = new PoolReconciler(store, [], [], silentLogger);
   const plans = store.list('BalancerPool').map((p) => planner.plan(keyOf(p)).plan as DesiredPool);
   const { text, problems } = renderNginxManifests(plans, { format });

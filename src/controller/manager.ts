@@ -1,20 +1,22 @@
 // Wires sources, store, queue and reconciler together, as controller-runtime's manager does: store
-// changes become pool keys on the queue; workers reconcile keys, each within a deadline; nothing
+// changes become pool keys on the queue (by the watches' functions); workers reconcile keys, each within a deadline; nothing
 // reconciles before every source has synced, or a live pool would be emptied at start by a
 // half-filled store.
-import { keyOf, type ObjectKey } from '../api/keys.js';
-import type { BalancerPool } from '../api/schema.js';
+import type { ObjectKey } from '../api/keys.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../admin/metrics.js';
 import type { Reconciler } from './reconciler.js';
 import type { Source } from './source.js';
-import { serviceKeyOfSlice, type ObjectStore, type StoreChange } from './store.js';
+import type { Watches } from './pool-watches.js';
+import type { ObjectStore, StoreChange } from './store.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface ManagerOptions {
   store: ObjectStore;
   sources: readonly Source[];
   reconciler: Reconciler;
+  /** The keys to reconcile when an object of each kind changes. */
+  watches: Watches;
   logger: Logger;
   metrics?: ControllerMetrics;
   queue?: WorkQueue;
@@ -31,7 +33,7 @@ export class Manager {
   private readonly workers: Promise<void>[] = [];
   /** When each queued key first became stale, for the event-to-live latency metric. */
   private readonly staleSince = new Map<ObjectKey, number>();
-  private readonly onChange = (c: StoreChange) => this.enqueueFor(c);
+  private readonly onChange = (c: StoreChange) => this.enqueueAll(this.opts.watches[c.kind](c, this.opts.store));
 
   constructor(private readonly opts: ManagerOptions) {
     this.queue = opts.queue ?? new WorkQueue();
@@ -49,7 +51,7 @@ export class Manager {
   async start(): Promise<void> {
     const { store, sources, logger } = this.opts;
     store.on('change', this.onChange);
-    await Promise.all(sources.map((s) => s.start(store)));
+    await Promise.all(sources.map((s) => s.start(store.forSource(s.name))));
     logger.info({ sources: sources.map((s) => s.name), pools: store.keys('BalancerPool').length }, 'sources synced');
     for (const key of store.keys('BalancerPool')) this.unreconciled.add(key);
     for (let i = 0; i < (this.opts.workers ?? 2); i++) this.workers.push(this.work());
@@ -84,27 +86,6 @@ export class Manager {
   private enqueue(key: ObjectKey): void {
     if (!this.staleSince.has(key)) this.staleSince.set(key, performance.now());
     this.queue.add(key);
-  }
-
-  private enqueueFor(change: StoreChange): void {
-    const { store } = this.opts;
-    if (change.kind === 'BalancerPool') {
-      this.enqueue(change.key);
-      // Pools that share a listener port may win or lose it when this one changes.
-      const ports = new Set([change.old, change.object].map((p) => (p as BalancerPool | undefined)?.spec.listener?.port));
-      for (const port of ports) if (port !== undefined) for (const other of store.poolsListeningOn(port)) this.enqueue(keyOf(other));
-      return;
-    }
-    const serviceKeys = new Set<ObjectKey>();
-    for (const o of [change.old, change.object]) {
-      if (!o) continue;
-      if (o.kind === 'Service') serviceKeys.add(change.key);
-      else if (o.kind === 'EndpointSlice') {
-        const svc = serviceKeyOfSlice(o);
-        if (svc) serviceKeys.add(svc);
-      }
-    }
-    for (const svc of serviceKeys) for (const pool of store.poolsUsing(svc)) this.enqueue(pool);
   }
 
   private async work(): Promise<void> {

@@ -138,7 +138,7 @@ export class PoolReconciler implements Reconciler {
     const revision = this.store.revision('BalancerPool');
     const memo = this.assignments.get(port);
     if (memo?.revision === revision && memo.openVersion === this.open.version) return memo.assignment;
-    const claims = this.store.poolsListeningOn(port).map((p) => listenerClaim(p)!);
+    const claims = this.store.poolsListeningOn(port).map((key) => listenerClaim(this.store.get('BalancerPool', key)!)!);
     const assignment = assignListeners(claims, this.open.byPort.get(port) ?? new Map(), this.listenerPolicy);
     this.assignments.set(port, { revision, openVersion: this.open.version, assignment });
     return assignment;

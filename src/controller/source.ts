@@ -1,15 +1,15 @@
 import type { ObjectKey } from '../api/keys.js';
 import type { ObjectKind } from '../api/schema.js';
-import type { ObjectStore } from './store.js';
+import type { SourceStore } from './store.js';
 
 /**
  * A source of objects (manifest files, the Kubernetes API). It only fills the store; it never
- * reconciles. Each source owns the kinds it fills and keeps them exact.
+ * reconciles. Each source owns the objects it fills and keeps them exact.
  */
 export interface Source {
   readonly name: string;
   /** Starts filling `store`; resolves once the first full view is in it (the source has synced). */
-  start(store: ObjectStore): Promise<void>;
+  start(store: SourceStore): Promise<void>;
   /** Puts the store back in step with the source's own view (a periodic resync); cheap, no I/O. */
   resync?(): void;
   stop(): Promise<void>;

@@ -1,8 +1,9 @@
 // What an upstream error means: which status the client gets, which metric kind it is, and whether a
 // retry on another backend is safe.
 
-/** Metric label `kind` of ballast_proxy_upstream_errors_total. */
-export type FailureKind = 'connect' | 'connect_timeout' | 'reset' | 'response_timeout' | 'protocol';
+/** Every value of the metric label `kind` of ballast_proxy_upstream_errors_total. */
+export const FAILURE_KINDS = ['connect', 'connect_timeout', 'reset', 'response_timeout', 'protocol'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 /**
  * What an error means. Only a backend's own failures (`blame: 'backend'`) count against its health,

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { sendError, type ProxyStatus } from './error-response.js';
 import { classifyFailure } from './failure.js';
 import { requestHeaders, responseHeaders } from './forwarded-headers.js';
+import type { RoutedRequest } from './pool-listener.js';
 import type { ClientSide, RouteScope } from './route-scope.js';
 import type { ExchangeHandler, Upstream } from './upstream.js';
 
@@ -52,7 +53,7 @@ function forwardInterim(res: ServerResponse, statusCode: number, rawHeaders: Buf
   }
 }
 
-export class ForwardRequest implements ExchangeHandler {
+export class ForwardRequest implements ExchangeHandler, RoutedRequest {
   readonly #scope: RouteScope;
   readonly #client: ClientSide;
   readonly #req: IncomingMessage;
@@ -84,7 +85,6 @@ export class ForwardRequest implements ExchangeHandler {
   }
 
   start(): void {
-    this.#res.once('close', this.#onClientClose);
     this.#clientAddress = this.#req.socket.remoteAddress ?? '';
     const url = this.#req.url ?? '';
     const headers = url.charCodeAt(0) === 47 /* '/' */ ? requestHeaders(this.#req, this.#client.proto, false) : undefined;
@@ -231,9 +231,10 @@ export class ForwardRequest implements ExchangeHandler {
     this.#scope.responded(this.#upstream, code, (performance.now() - this.#started) / 1000);
   }
 
-  readonly #onClientClose = (): void => {
+  /** From the listener, which holds the response's one 'close' listener: a client gone before the end aborts the exchange. */
+  responseClosed(): void {
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#abort?.();
-  };
+  }
 }

@@ -13,7 +13,8 @@ import { createBalancer } from './balancers/create-balancer.js';
 import type { FailureKind } from './failure.js';
 import { ForwardRequest } from './forward-request.js';
 import { ForwardUpgrade } from './forward-upgrade.js';
-import type { BackendMetrics, BackendState, ProxyMetrics } from './proxy-metrics.js';
+import type { RoutedRequest } from './pool-listener.js';
+import { PoolTally, type BackendMetrics, type BackendState, type ProxyMetrics } from './proxy-metrics.js';
 import { RequestTally } from './request-tally.js';
 import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
 import { Upstream } from './upstream.js';
@@ -70,8 +71,8 @@ export interface LivePoolDeps {
 
 export class LivePool implements RouteScope {
   readonly key: string;
-  /** Every response of the pool, with or without a backend, for the dashboard. */
-  readonly tally = new RequestTally();
+  /** Every response of the pool, with or without a backend: the dashboard's and ballast_proxy_request_duration_seconds'. */
+  readonly tally = new PoolTally();
   settings: RouteSettings;
   #plan: DesiredPool;
   readonly #logger: Logger;
@@ -89,7 +90,7 @@ export class LivePool implements RouteScope {
   readonly #pickContext: { clientAddress: string; tried?: ReadonlySet<Upstream> } = { clientAddress: '' };
   readonly #noBackend: BackendMetrics;
   readonly #retries: Counter.Internal;
-  readonly #stopCounting: () => void;
+  readonly #unwatch: () => void;
 
   constructor(plan: DesiredPool, deps: LivePoolDeps) {
     this.key = plan.key;
@@ -104,7 +105,7 @@ export class LivePool implements RouteScope {
       this.#rebuild();
     });
     this.#balancer = createBalancer(plan.algorithm, []);
-    this.#stopCounting = deps.metrics.countStates(plan.key, () => this.#backendSnapshots().map((b) => b.state));
+    this.#unwatch = deps.metrics.watchPool(plan.key, { tally: this.tally, states: () => this.#backendSnapshots().map((b) => b.state) });
     this.update(plan);
   }
 
@@ -180,7 +181,9 @@ export class LivePool implements RouteScope {
   }
 
   failed(upstream: Upstream, kind: FailureKind): void {
-    upstream.metrics.upstreamError(kind);
+    // Rare, so counted twice: the pool's own tally shows its failures without summing backends that may be gone.
+    upstream.metrics.tally.recordFailure(kind);
+    this.tally.recordFailure(kind);
     const od = this.#plan.outlierDetection;
     const outlier: OutlierSettings = { maxFails: od.maxFails, failTimeoutMs: od.failTimeoutSeconds * 1000 };
     if (upstream.health.failed(Date.now(), outlier)) {
@@ -203,14 +206,16 @@ export class LivePool implements RouteScope {
   }
 
   responded(upstream: Upstream | undefined, code: number, seconds: number): void {
-    (upstream?.metrics ?? this.#noBackend).response(code, seconds);
+    (upstream?.metrics ?? this.#noBackend).tally.record(code, seconds);
     this.tally.record(code, seconds);
   }
 
   // Entry points for listeners.
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): void {
-    new ForwardRequest(this, client, req, res).start();
+  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): RoutedRequest {
+    const forward = new ForwardRequest(this, client, req, res);
+    forward.start();
+    return forward;
   }
 
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientSide): void {
@@ -263,9 +268,6 @@ export class LivePool implements RouteScope {
       for (const u of previous.values()) this.#drain(u);
     }
     await Promise.all([...this.#draining].map((u) => u.drain(timeoutMs)));
-    this.#noBackend.retire();
-    this.#metrics.retries.remove(this.key);
-    this.#metrics.duration.remove(this.key);
-    this.#stopCounting();
+    this.#unwatch();
   }
 }

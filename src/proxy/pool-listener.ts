@@ -17,9 +17,15 @@ export interface ServerLimits {
 
 export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 10_000, maxHeaderSize: 16 * 1024, maxHeaderFields: 100 };
 
+/** What a router keeps for one request it took. */
+export interface RoutedRequest {
+  /** The response closed: answered, failed, or abandoned by the client. Called once. */
+  responseClosed(): void;
+}
+
 /** Where a listener sends what it accepts. */
 export interface RequestRouter {
-  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): void;
+  handleRequest(req: IncomingMessage, res: ServerResponse, client: ClientSide): RoutedRequest | undefined;
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientSide): void;
 }
 
@@ -86,14 +92,19 @@ export class PoolListener implements ClientSide {
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           listener.#active++;
           listener.requests++;
-          // Counted here rather than by the router, so that no exit path (a throw included) leaks it.
-          res.once('close', listener.#requestDone);
+          let routed: RoutedRequest | undefined;
+          // The request's only 'close' listener (node:http emits it once), added before anything can
+          // throw: the count is kept here rather than by the router, so no exit path leaks it.
+          res.on('close', () => {
+            listener.#requestDone();
+            routed?.responseClosed();
+          });
           if (req.rawHeaders.length > maxRawHeaders) {
             sendError(res, 431, true);
             return;
           }
           try {
-            router.handleRequest(req, res, listener);
+            routed = router.handleRequest(req, res, listener);
           } catch (err) {
             logger.error({ err }, 'request failed inside the proxy; answered 502');
             sendError(res, 502, true);

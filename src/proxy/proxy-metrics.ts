@@ -1,32 +1,42 @@
-// Data-plane metrics, Prometheus naming. The request path only adds to plain numbers (prom-client's
-// bound `inc`/`observe` still validate and hash the labels on every call: ADR 0001, "A leaner request
-// path"); request counts reach their prom-client series when scraped, and request durations are a
-// histogram of our own that prom-client renders. A backend's series outlive it by
-// SERIES_RETENTION_MS, so the errors that preceded its removal are still scraped, and then go, so
-// churned Pod IPs do not pile up.
+// Data-plane metrics, Prometheus naming. The request path counts a response once per backend and once
+// per pool, in their RequestTallies (plain numbers, which the dashboard samples too; prom-client's
+// bound `inc`/`observe` would validate and hash the labels on every call: ADR 0001, "A leaner request
+// path"). A scrape reads the series from them: ballast_proxy_requests_total and
+// ballast_proxy_upstream_errors_total get what the backends' tallies counted since the last scrape,
+// and ballast_proxy_request_duration_seconds is a histogram of our own, rendered from the pools'
+// tallies. A backend's series outlive it by the retention time (10 minutes), so the errors that preceded its
+// removal are still scraped, and then go, so churned Pod IPs do not pile up.
 import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
-import type { FailureKind } from './failure.js';
+import { FAILURE_KINDS, type FailureKind } from './failure.js';
 import { RequestTally } from './request-tally.js';
 
 /** Backend states counted by ballast_pool_backends. */
 export type BackendState = 'active' | 'draining' | 'ejected' | 'unhealthy';
 
-const SERIES_RETENTION_MS = 10 * 60_000;
+const DEFAULT_SERIES_RETENTION_MS = 10 * 60_000;
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** One pool's request durations: per-bucket counts (not cumulative), the sum and the count. */
-class DurationSeries {
-  readonly counts = new Float64Array(DURATION_BUCKETS.length + 1);
-  sum = 0;
-  count = 0;
+/**
+ * A pool's tally, which also puts each duration in a bucket of ballast_proxy_request_duration_seconds
+ * (per-bucket counts, not cumulative) and adds it to their sum; the histogram's count is the tally's.
+ */
+export class PoolTally extends RequestTally {
+  readonly durations = new Float64Array(DURATION_BUCKETS.length + 1);
+  durationSum = 0;
 
-  observe(seconds: number): void {
+  override record(code: number, seconds: number): void {
+    super.record(code, seconds);
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
-    this.counts[i]++;
-    this.sum += seconds;
-    this.count++;
+    this.durations[i]++;
+    this.durationSum += seconds;
   }
+}
+
+/** What a pool gives the scrape: its tally, and its backends' states (read then, so they agree with /debug/pools). */
+export interface PoolSource {
+  tally: PoolTally;
+  states: () => Iterable<BackendState>;
 }
 
 /** ballast_proxy_request_duration_seconds by pool, in the shape prom-client's Histogram gives a registry. */
@@ -35,44 +45,33 @@ class DurationHistogram {
   readonly help = 'From the request reaching the proxy to the end of its response.';
   readonly type = 'histogram';
   readonly aggregator = 'sum' as const;
-  readonly #series = new Map<string, DurationSeries>();
+  readonly #pools: ReadonlyMap<string, PoolSource>;
 
-  labels(pool: string): DurationSeries {
-    let s = this.#series.get(pool);
-    if (!s) this.#series.set(pool, (s = new DurationSeries()));
-    return s;
-  }
-
-  remove(pool: string): void {
-    this.#series.delete(pool);
-  }
-
-  reset(): void {
-    this.#series.clear();
+  constructor(pools: ReadonlyMap<string, PoolSource>) {
+    this.#pools = pools;
   }
 
   /** What prom-client's Histogram.get() gives: cumulative `_bucket`s, `_sum`, `_count`. */
   get() {
     const values: MetricValueWithName<string>[] = [];
-    for (const [pool, s] of this.#series) {
+    for (const [pool, { tally }] of this.#pools) {
+      const count = tally.requests;
       let cumulative = 0;
       DURATION_BUCKETS.forEach((le, i) => {
-        cumulative += s.counts[i];
+        cumulative += tally.durations[i];
         values.push({ labels: { pool, le }, value: cumulative, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { pool, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: { pool }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { pool }, value: s.count, metricName: `${this.name}_count` });
+      values.push({ labels: { pool, le: '+Inf' }, value: count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { pool }, value: tally.durationSum, metricName: `${this.name}_sum` });
+      values.push({ labels: { pool }, value: count, metricName: `${this.name}_count` });
     }
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
 }
 
-/** The BackendMetrics whose request counts await the next scrape, by the counter they go to. */
-const unflushed = new WeakMap<Counter, Set<BackendMetrics>>();
-
-/** Each pool's backend states, read when scraped (so they agree with /debug/pools), by the gauge they go to. */
-const stateSources = new WeakMap<Gauge, Map<string, () => Iterable<BackendState>>>();
+/** The backends and pools the scrape reads, by registry: one set per registry, as the metrics are. */
+const backendSources = new WeakMap<Registry, Set<BackendMetrics>>();
+const poolSources = new WeakMap<Registry, Map<string, PoolSource>>();
 
 /** One metric per registry: a second ProxyPools on the same registry shares the series. */
 function registered<M>(registry: Registry, name: string, create: () => M): M {
@@ -81,33 +80,39 @@ function registered<M>(registry: Registry, name: string, create: () => M): M {
 
 export class ProxyMetrics {
   readonly requests: Counter<'pool' | 'backend' | 'code'>;
-  readonly duration: DurationHistogram;
   readonly retries: Counter<'pool'>;
   readonly ejections: Counter<'pool' | 'backend'>;
-  /** Filled at scrape time from the sources given to countStates. */
+  /** Filled at scrape time from the sources given to watchPool. */
   readonly backends: Gauge<'pool' | 'state'>;
   readonly healthChecks: Counter<'pool' | 'backend' | 'result'>;
   readonly upstreamErrors: Counter<'pool' | 'backend' | 'kind'>;
 
-  constructor(registry: Registry) {
+  readonly #backends: Set<BackendMetrics>;
+  readonly #pools: Map<string, PoolSource>;
+  /** How long a removed backend's series are still scraped. */
+  readonly seriesRetentionMs: number;
+
+  constructor(registry: Registry, seriesRetentionMs = DEFAULT_SERIES_RETENTION_MS) {
+    this.seriesRetentionMs = seriesRetentionMs;
     const registers = [registry];
+    const backends = backendSources.get(registry) ?? new Set<BackendMetrics>();
+    backendSources.set(registry, backends);
+    this.#backends = backends;
+    const pools = poolSources.get(registry) ?? new Map<string, PoolSource>();
+    poolSources.set(registry, pools);
+    this.#pools = pools;
     this.requests = registered(registry, 'ballast_proxy_requests_total', () =>
       new Counter({
         name: 'ballast_proxy_requests_total',
         help: 'Requests answered by the proxy, by pool, backend ("none" when none was available) and status code (499: the client went away first).',
         labelNames: ['pool', 'backend', 'code'],
         registers,
-        collect(this: Counter) {
-          for (const m of unflushed.get(this) ?? []) m.flush();
+        collect() {
+          for (const m of backends) m.flushResponses();
         },
       }),
     );
-    if (!unflushed.has(this.requests)) unflushed.set(this.requests, new Set());
-    this.duration = registered(registry, 'ballast_proxy_request_duration_seconds', () => {
-      const h = new DurationHistogram();
-      registry.registerMetric(h as unknown as Metric);
-      return h;
-    });
+    if (!registry.getSingleMetric('ballast_proxy_request_duration_seconds')) registry.registerMetric(new DurationHistogram(pools) as unknown as Metric);
     this.retries = registered(registry, 'ballast_proxy_retries_total', () =>
       new Counter({ name: 'ballast_proxy_retries_total', help: 'Requests sent again to another backend after a safe-to-retry failure.', labelNames: ['pool'], registers }),
     );
@@ -123,7 +128,7 @@ export class ProxyMetrics {
         aggregator: 'average',
         collect(this: Gauge) {
           this.reset();
-          for (const [pool, states] of stateSources.get(this) ?? []) {
+          for (const [pool, { states }] of pools) {
             const counts: Record<BackendState, number> = { active: 0, draining: 0, ejected: 0, unhealthy: 0 };
             for (const state of states()) counts[state]++;
             for (const [state, n] of Object.entries(counts)) this.labels(pool, state).set(n);
@@ -131,7 +136,6 @@ export class ProxyMetrics {
         },
       }),
     );
-    if (!stateSources.has(this.backends)) stateSources.set(this.backends, new Map());
     this.healthChecks = registered(registry, 'ballast_health_checks_total', () =>
       new Counter({ name: 'ballast_health_checks_total', help: 'Active health checks by result (healthy, unhealthy).', labelNames: ['pool', 'backend', 'result'], registers }),
     );
@@ -141,18 +145,29 @@ export class ProxyMetrics {
         help: 'Failed exchanges with a backend, retried or not: what clients would have seen without retries.',
         labelNames: ['pool', 'backend', 'kind'],
         registers,
+        collect() {
+          for (const m of backends) m.flushFailures();
+        },
       }),
     );
   }
 
   readonly #byBackend = new Map<string, BackendMetrics>();
 
-  /** Counts `pool`'s backends by the states `states` gives, at each scrape; the returned function stops it. */
-  countStates(pool: string, states: () => Iterable<BackendState>): () => void {
-    const sources = stateSources.get(this.backends)!;
-    sources.set(pool, states);
+  /**
+   * Reads `pool`'s durations and backend states from `source` at each scrape, until the returned
+   * function is called; the pool's series go then (its no-backend answers after the retention time),
+   * unless a newer pool of the same key watches them by then (a pool removed and added back while
+   * the old one drained).
+   */
+  watchPool(pool: string, source: PoolSource): () => void {
+    const pools = this.#pools;
+    pools.set(pool, source);
     return () => {
-      if (sources.get(pool) === states) sources.delete(pool);
+      if (pools.get(pool) !== source) return;
+      pools.delete(pool);
+      this.#byBackend.get(`${pool}\0none`)?.retire();
+      this.retries.remove(pool);
     };
   }
 
@@ -161,12 +176,12 @@ export class ProxyMetrics {
     const key = `${pool}\0${backend}`;
     let m = this.#byBackend.get(key);
     if (!m) {
-      const pending = unflushed.get(this.requests)!;
+      const scraped = this.#backends;
       const created = new BackendMetrics(this, pool, backend, () => {
         this.#byBackend.delete(key);
-        pending.delete(created);
+        scraped.delete(created);
       });
-      pending.add(created);
+      scraped.add(created);
       this.#byBackend.set(key, (m = created));
     }
     m.keep();
@@ -184,20 +199,20 @@ export class BackendMetrics {
   readonly #metrics: ProxyMetrics;
   readonly #pool: string;
   readonly #backend: string;
-  /** Responses by status code not yet added to ballast_proxy_requests_total. */
-  readonly #byCode = new Map<number, { pending: number }>();
-  readonly #duration: DurationSeries;
+  /** The backend's responses and failures, counted by the request path. */
+  readonly tally = new RequestTally();
+  /** How many of the tally's responses with each status code ballast_proxy_requests_total has. */
+  readonly #flushedCodes = new Map<number, number>();
+  /** How many of its failures of each kind ballast_proxy_upstream_errors_total has. */
+  readonly #flushedFailures = new Map<FailureKind, number>();
   readonly #forget: () => void;
   #removal?: NodeJS.Timeout;
-  /** The same responses, for the dashboard. */
-  readonly tally = new RequestTally();
 
   constructor(metrics: ProxyMetrics, pool: string, backend: string, forget: () => void) {
     this.#metrics = metrics;
     this.#pool = pool;
     this.#backend = backend;
     this.#forget = forget;
-    this.#duration = metrics.duration.labels(pool);
   }
 
   /** Cancels a pending removal: the backend is back. */
@@ -208,34 +223,30 @@ export class BackendMetrics {
   /** The backend is gone: its series are removed after the retention time, unless it returns. */
   retire(): void {
     clearTimeout(this.#removal);
-    this.#removal = setTimeout(() => this.remove(), SERIES_RETENTION_MS).unref();
+    this.#removal = setTimeout(() => this.remove(), this.#metrics.seriesRetentionMs).unref();
   }
 
-  /** A response finished (or failed) after `seconds`, with `code`. */
-  response(code: number, seconds: number): void {
-    let counted = this.#byCode.get(code);
-    if (!counted) {
-      this.#byCode.set(code, (counted = { pending: 0 }));
-      // The series exists from the first response on, as with an immediate inc().
-      this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, 0);
-    }
-    counted.pending++;
-    this.#duration.observe(seconds);
-    this.tally.record(code, seconds);
-  }
-
-  /** Adds the responses counted since the last scrape to their prom-client series. */
-  flush(): void {
-    for (const [code, counted] of this.#byCode) {
-      if (counted.pending === 0) continue;
-      this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, counted.pending);
-      counted.pending = 0;
+  /** Adds the responses the tally counted since the last scrape to their prom-client series. */
+  flushResponses(): void {
+    const { codes, counts } = this.tally;
+    for (let i = 0; i < codes.length; i++) {
+      const code = codes[i];
+      const added = counts[i] - (this.#flushedCodes.get(code) ?? 0);
+      if (added === 0) continue;
+      this.#metrics.requests.inc({ pool: this.#pool, backend: this.#backend, code: String(code) }, added);
+      this.#flushedCodes.set(code, counts[i]);
     }
   }
 
-  upstreamError(kind: FailureKind): void {
-    this.#metrics.upstreamErrors.labels(this.#pool, this.#backend, kind).inc();
-    this.tally.failures++;
+  /** The same for the failed exchanges. */
+  flushFailures(): void {
+    for (const kind of FAILURE_KINDS) {
+      const total = this.tally.failedByKind[kind];
+      const added = total - (this.#flushedFailures.get(kind) ?? 0);
+      if (added === 0) continue;
+      this.#metrics.upstreamErrors.inc({ pool: this.#pool, backend: this.#backend, kind }, added);
+      this.#flushedFailures.set(kind, total);
+    }
   }
 
   ejected(): void {
@@ -250,9 +261,9 @@ export class BackendMetrics {
     clearTimeout(this.#removal);
     this.#forget();
     const m = this.#metrics;
-    for (const code of this.#byCode.keys()) m.requests.remove(this.#pool, this.#backend, String(code));
+    for (const code of this.tally.codes) m.requests.remove(this.#pool, this.#backend, String(code));
     m.ejections.remove(this.#pool, this.#backend);
     for (const result of ['healthy', 'unhealthy']) m.healthChecks.remove(this.#pool, this.#backend, result);
-    for (const kind of ['connect', 'connect_timeout', 'reset', 'response_timeout', 'protocol']) m.upstreamErrors.remove(this.#pool, this.#backend, kind);
+    for (const kind of FAILURE_KINDS) m.upstreamErrors.remove(this.#pool, this.#backend, kind);
   }
 }

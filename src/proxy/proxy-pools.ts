@@ -21,6 +21,8 @@ export interface ProxyPoolsOptions {
   limits?: Partial<ServerLimits>;
   /** A listener stopped accepting (pool removed, listener moved): pools waiting for its address may take it now. */
   onListenerClosed?: () => void;
+  /** How long a removed backend's series are still scraped (default 10 minutes), so the errors before its removal are seen. */
+  seriesRetentionMs?: number;
 }
 
 interface Entry {
@@ -55,7 +57,7 @@ export class ProxyPools implements ProxyEngine {
   constructor(options: ProxyPoolsOptions) {
     this.#logger = options.logger.child({ component: 'proxy' });
     this.#registry = options.registry ?? new Registry();
-    this.#metrics = new ProxyMetrics(this.#registry);
+    this.#metrics = new ProxyMetrics(this.#registry, options.seriesRetentionMs);
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#onListenerClosed = options.onListenerClosed ?? (() => {});
   }

@@ -1,7 +1,9 @@
-// What the dashboard reads about a backend's or a pool's traffic: cumulative counts and a fixed
-// latency histogram, bumped once per finished request. Kept apart from the Prometheus series and free
-// of allocation: the request path pays a few increments, and the admin side samples the counts (once
-// a second) to turn them into rates and quantiles.
+// What the proxy counts about a backend's or a pool's traffic, and the only place the request path
+// counts it: cumulative counts and a fixed latency histogram, bumped once per finished request, free
+// of allocation once a status code has been seen. The admin side samples them (once a second) into
+// the dashboard's rates and quantiles, and /metrics reads its counts from them when scraped
+// (proxy-metrics.ts).
+import { FAILURE_KINDS, type FailureKind } from './failure.js';
 
 /** Upper bounds of the latency buckets in ms: 0.25 ms doubling to 65.5 s; one more bucket above. */
 export const LATENCY_BOUNDS_MS: readonly number[] = Array.from({ length: 19 }, (_, i) => 0.25 * 2 ** i);
@@ -15,43 +17,77 @@ function bucketOf(seconds: number): number {
 }
 
 export class RequestTally {
-  /** Finished requests and upgrades. */
-  requests = 0;
-  /** Of which answered 5xx, the proxy's own 502/503/504 included. */
-  errors = 0;
-  /** Failed exchanges with a backend (connect failure, reset, timeout), retried elsewhere or not. */
-  failures = 0;
+  /** Status codes answered, in order of first sight (a handful per backend)... */
+  readonly codes: number[] = [];
+  /** ...and how many responses had each. */
+  readonly counts: number[] = [];
+  /** Failed exchanges with a backend (connect failure, reset, timeout), retried elsewhere or not, by kind. */
+  readonly failedByKind = Object.fromEntries(FAILURE_KINDS.map((k) => [k, 0])) as Record<FailureKind, number>;
   /** Requests by latency bucket (LATENCY_BOUNDS_MS, then one above). */
   readonly latency = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
 
   record(code: number, seconds: number): void {
-    this.requests++;
-    if (code >= 500) this.errors++;
+    this.#add(code, 1);
     this.latency[bucketOf(seconds)]++;
+  }
+
+  recordFailure(kind: FailureKind): void {
+    this.failedByKind[kind]++;
+  }
+
+  #add(code: number, n: number): void {
+    let i = this.codes.indexOf(code);
+    if (i < 0) {
+      i = this.codes.push(code) - 1;
+      this.counts.push(0);
+    }
+    this.counts[i] += n;
+  }
+
+  /** Finished requests and upgrades. */
+  get requests(): number {
+    let n = 0;
+    for (const c of this.counts) n += c;
+    return n;
+  }
+
+  /** Of which answered 5xx, the proxy's own 502/503/504 included. */
+  get errors(): number {
+    let n = 0;
+    for (let i = 0; i < this.codes.length; i++) if (this.codes[i] >= 500) n += this.counts[i];
+    return n;
+  }
+
+  /** Failed exchanges, of every kind. */
+  get failures(): number {
+    let n = 0;
+    for (const k of FAILURE_KINDS) n += this.failedByKind[k];
+    return n;
   }
 
   /** Sets the counts to the sum of `parts` (the proxy workers' tallies, sent over IPC as JSON). */
   setSum(parts: readonly TallyCounts[]): void {
-    this.requests = this.errors = this.failures = 0;
+    this.codes.length = this.counts.length = 0;
+    for (const k of FAILURE_KINDS) this.failedByKind[k] = 0;
     this.latency.fill(0);
     for (const p of parts) {
-      this.requests += p.requests;
-      this.errors += p.errors;
-      this.failures += p.failures;
+      for (let i = 0; i < p.codes.length; i++) this.#add(p.codes[i], p.counts[i]);
+      for (const k of FAILURE_KINDS) this.failedByKind[k] += p.failedByKind[k] ?? 0;
       for (let i = 0; i < this.latency.length; i++) this.latency[i] += p.latency[i] ?? 0;
     }
   }
 
   toJSON(): TallyCounts {
-    return { requests: this.requests, errors: this.errors, failures: this.failures, latency: [...this.latency] };
+    return { codes: [...this.codes], counts: [...this.counts], failedByKind: { ...this.failedByKind }, latency: [...this.latency] };
   }
 }
 
 /** A RequestTally as plain data. */
 export interface TallyCounts {
-  requests: number;
-  errors: number;
-  failures: number;
+  codes: readonly number[];
+  /** Responses by status code, at the same index as `codes`. */
+  counts: readonly number[];
+  failedByKind: Readonly<Record<FailureKind, number>>;
   latency: readonly number[];
 }
 

@@ -27,7 +27,7 @@ describe('StatusWriter', () => {
     const r = parseObject({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' }, spec: { endpoints: [{ address: '10.0.0.1', port: 80 }] } });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const store = new ObjectStore();
-    store.upsert(r.object);
+    store.forSource('test').upsert(r.object);
     const written: BalancerPoolStatus[] = [];
     const status = new StatusWriter({
       client: {
@@ -36,7 +36,7 @@ describe('StatusWriter', () => {
           return { ...(r.object as BalancerPool), metadata: { name, namespace, resourceVersion: String(Number(resourceVersion) + 1) }, status: s } as never;
         },
       },
-      events: new EventRecorder({ client: { createEvent: async () => 'web.1', patchEventCount: async () => {} }, logger: silentLogger }),
+      events: new EventRecorder({ client: { createEvent: async () => 'web.1', patchEvent: async () => {} }, logger: silentLogger }),
       logger: silentLogger,
       instance: 'pod-a',
       explain: (err) => `explained: ${(err as Error).message}`,

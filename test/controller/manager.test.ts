@@ -4,9 +4,10 @@ import { parseObject } from '../../src/api/validate.js';
 import type { Actuator, ActuatorReport } from '../../src/controller/actuator.js';
 import { Manager } from '../../src/controller/manager.js';
 import { PoolReconciler } from '../../src/controller/pool-reconciler.js';
+import { POOL_WATCHES } from '../../src/controller/pool-watches.js';
 import type { Reconciler } from '../../src/controller/reconciler.js';
 import type { Source } from '../../src/controller/source.js';
-import { ObjectStore } from '../../src/controller/store.js';
+import { ObjectStore, type SourceStore } from '../../src/controller/store.js';
 import { WorkQueue } from '../../src/controller/work-queue.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
@@ -44,8 +45,11 @@ class GatedSource implements Source {
   readonly name = 'gated';
   private release!: () => void;
   private readonly gate = new Promise<void>((r) => (this.release = r));
-  constructor(private readonly fill: (store: ObjectStore) => void) {}
-  async start(store: ObjectStore) {
+  /** What the source writes through, once started. */
+  store!: SourceStore;
+  constructor(private readonly fill: (store: SourceStore) => void) {}
+  async start(store: SourceStore) {
+    this.store = store;
     // Half the view arrives early, as an informer's first events can; the rest at sync.
     store.upsert(pool('a'));
     await this.gate;
@@ -60,11 +64,11 @@ class GatedSource implements Source {
 /** A source whose view is whatever the test put in the store first. */
 const staticSource: Source = { name: 'static', start: async () => {}, stop: async () => {} };
 
-function setup(fill: (store: ObjectStore) => void) {
+function setup(fill: (store: SourceStore) => void) {
   const store = new ObjectStore();
   const actuator = new RecordingActuator();
   const source = new GatedSource(fill);
-  const manager = new Manager({ store, sources: [source], reconciler: new PoolReconciler(store, [{ actuator }], [], silentLogger), logger: silentLogger });
+  const manager = new Manager({ store, sources: [source], reconciler: new PoolReconciler(store, [{ actuator }], [], silentLogger), watches: POOL_WATCHES, logger: silentLogger });
   return { store, actuator, source, manager };
 }
 
@@ -85,11 +89,11 @@ describe('Manager', () => {
   it('counts only a successful first reconcile toward readiness: two failed ones keep the pool unreconciled', async () => {
     const clock = manualTimers();
     const store = new ObjectStore();
-    store.upsert(pool('a'));
+    store.forSource(staticSource.name).upsert(pool('a'));
     const actuator = new RecordingActuator();
     const queue = new WorkQueue(clock.timers, { baseMs: 100, maxMs: 1000, jitter: 0 });
     const reconciler = new PoolReconciler(store, [{ actuator }], [], silentLogger);
-    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, queue });
+    const manager = new Manager({ store, sources: [staticSource], reconciler, watches: POOL_WATCHES, logger: silentLogger, queue });
     actuator.failures = 2;
     await manager.start();
     expect(manager.progress()).toEqual({ synced: true, unreconciled: ['default/a'] });
@@ -104,7 +108,7 @@ describe('Manager', () => {
 
   it('aborts a reconcile at its deadline and retries it with backoff', async () => {
     const store = new ObjectStore();
-    store.upsert(pool('a'));
+    store.forSource(staticSource.name).upsert(pool('a'));
     const calls: { key: string; aborted: boolean }[] = [];
     const reconciler: Reconciler = {
       async reconcile(key, signal) {
@@ -119,7 +123,7 @@ describe('Manager', () => {
         return { requeue: false };
       },
     };
-    const manager = new Manager({ store, sources: [staticSource], reconciler, logger: silentLogger, reconcileTimeoutMs: 50 });
+    const manager = new Manager({ store, sources: [staticSource], reconciler, watches: POOL_WATCHES, logger: silentLogger, reconcileTimeoutMs: 50 });
     await manager.start();
     await waitFor(() => manager.progress().unreconciled.length === 0, 5000);
     expect(calls).toEqual([
@@ -131,14 +135,14 @@ describe('Manager', () => {
   });
 
   it('maps slice changes to the pools of their Service and collapses a burst into few reconciles', async () => {
-    const { store, actuator, source, manager } = setup((s) => {
+    const { actuator, source, manager } = setup((s) => {
       s.upsert(pool('b'));
       s.upsert(pool('other', 'api'));
     });
     source.sync();
     await manager.start();
     actuator.applies = [];
-    for (let i = 1; i <= 50; i++) store.upsert(slice('s1', [`10.0.0.${i}`]));
+    for (let i = 1; i <= 50; i++) source.store.upsert(slice('s1', [`10.0.0.${i}`]));
     await waitFor(() => actuator.applies.some((a) => a.key === 'default/b' && a.backends?.[0] === '10.0.0.50'), 2000);
     await manager.idle();
     expect(actuator.applies.every((a) => a.key === 'default/a' || a.key === 'default/b')).toBe(true);
@@ -147,13 +151,13 @@ describe('Manager', () => {
   });
 
   it('retries a failed reconcile with backoff, and removes a deleted pool', async () => {
-    const { store, actuator, source, manager } = setup(() => {});
+    const { actuator, source, manager } = setup(() => {});
     source.sync();
     await manager.start();
     actuator.failures = 2;
-    store.upsert(slice('s1', ['10.0.0.7']));
+    source.store.upsert(slice('s1', ['10.0.0.7']));
     await waitFor(() => actuator.applies.some((a) => a.backends?.[0] === '10.0.0.7'), 3000);
-    store.delete('BalancerPool', 'default/a');
+    source.store.delete('BalancerPool', 'default/a');
     await waitFor(() => actuator.applies.some((a) => a.key === 'default/a' && a.backends === undefined), 2000);
     await manager.stop();
   });

@@ -59,15 +59,15 @@ function setup() {
   const reconcileAll = async () => {
     for (const key of store.keys('BalancerPool').sort()) await reconciler.reconcile(key, AbortSignal.timeout(10_000));
   };
-  return { store, proxy, reconciler, reconcileAll };
+  return { store, files: store.forSource('test'), proxy, reconciler, reconcileAll };
 }
 
 describe('PoolReconciler, listeners', () => {
   it('reconciles 500 pools with listeners reading each claim and the open listeners a bounded number of times, deciding as one assignment of all claims', async () => {
     const n = 500;
-    const { store, proxy, reconciler, reconcileAll } = setup();
+    const { store, files, proxy, reconciler, reconcileAll } = setup();
     // Two pools on each port: 250 granted, 250 waiting.
-    for (let i = 0; i < n; i++) store.upsert(pool(`p${String(i).padStart(3, '0')}`, 20000 + (i % (n / 2))));
+    for (let i = 0; i < n; i++) files.upsert(pool(`p${String(i).padStart(3, '0')}`, 20000 + (i % (n / 2))));
 
     await reconcileAll(); // the first sync: every pool applied
     const first = { poolsRead: store.poolsRead, listenerReads: proxy.reads };
@@ -94,13 +94,13 @@ describe('PoolReconciler, listeners', () => {
   });
 
   it('gives a waiting pool the listener once the holder has moved away', async () => {
-    const { store, proxy, reconciler, reconcileAll } = setup();
-    store.upsert(pool('a', 8080));
-    store.upsert(pool('b', 8080));
+    const { files, proxy, reconciler, reconcileAll } = setup();
+    files.upsert(pool('a', 8080));
+    files.upsert(pool('b', 8080));
     await reconcileAll();
     expect(reconciler.waitingForListener()).toEqual(['default/b']);
 
-    store.upsert(pool('a', 8081));
+    files.upsert(pool('a', 8081));
     await reconciler.reconcile('default/a', AbortSignal.timeout(10_000));
     await reconciler.reconcile('default/b', AbortSignal.timeout(10_000));
     expect(Object.fromEntries(proxy.open)).toEqual({ 'default/a': { address: '0.0.0.0', port: 8081 }, 'default/b': { address: '0.0.0.0', port: 8080 } });
@@ -108,14 +108,14 @@ describe('PoolReconciler, listeners', () => {
   });
 
   it('reads the open listeners afresh for a port whose apply is under way: a pool waiting for it is planned while the holder lets go', async () => {
-    const { store, proxy, reconciler, reconcileAll } = setup();
-    store.upsert(pool('a', 8080));
-    store.upsert(pool('b', 8080));
+    const { files, proxy, reconciler, reconcileAll } = setup();
+    files.upsert(pool('a', 8080));
+    files.upsert(pool('b', 8080));
     await reconcileAll();
     const release = { before: () => {}, after: () => {} };
     proxy.gates = { before: new Promise((r) => (release.before = r)), after: new Promise((r) => (release.after = r)) };
 
-    store.delete('BalancerPool', 'default/a');
+    files.delete('BalancerPool', 'default/a');
     const removing = reconciler.reconcile('default/a', AbortSignal.timeout(10_000));
     expect(reconciler.plan('default/b').plan?.problems.map((p) => p.message)).toEqual([
       'listener 0.0.0.0:8080 is taken by BalancerPool default/a, which is still listening on 0.0.0.0:8080; this pool gets it when that one lets go',

@@ -17,13 +17,14 @@ const pool = (name: string, svc: string): KubeObject =>
 describe('ObjectStore', () => {
   it('emits only real changes', () => {
     const store = new ObjectStore();
+    const files = store.forSource('files');
     const changes: StoreChange[] = [];
     store.on('change', (c) => changes.push(c));
-    store.upsert(slice('a', 'web', '10.0.0.1'));
-    store.upsert(slice('a', 'web', '10.0.0.1'));
-    store.upsert(slice('a', 'web', '10.0.0.2'));
-    store.delete('EndpointSlice', 'default/a');
-    store.delete('EndpointSlice', 'default/a');
+    files.upsert(slice('a', 'web', '10.0.0.1'));
+    files.upsert(slice('a', 'web', '10.0.0.1'));
+    files.upsert(slice('a', 'web', '10.0.0.2'));
+    files.delete('EndpointSlice', 'default/a');
+    files.delete('EndpointSlice', 'default/a');
     expect(changes.map((c) => [c.key, c.old !== undefined, c.object !== undefined])).toEqual([
       ['default/a', false, true],
       ['default/a', true, true],
@@ -33,39 +34,59 @@ describe('ObjectStore', () => {
 
   it('indexes slices by Service and pools by Service, following relabels', () => {
     const store = new ObjectStore();
-    store.upsert(slice('a', 'web', '10.0.0.1'));
-    store.upsert(slice('b', 'web', '10.0.0.2'));
-    store.upsert(pool('p', 'web'));
+    const files = store.forSource('files');
+    files.upsert(slice('a', 'web', '10.0.0.1'));
+    files.upsert(slice('b', 'web', '10.0.0.2'));
+    files.upsert(pool('p', 'web'));
     expect(store.slicesOf('default/web').map((s) => s.metadata.name)).toEqual(['a', 'b']);
     expect(store.poolsUsing('default/web')).toEqual(['default/p']);
-    store.upsert(slice('b', 'api', '10.0.0.2'));
-    store.upsert(pool('p', 'api'));
+    files.upsert(slice('b', 'api', '10.0.0.2'));
+    files.upsert(pool('p', 'api'));
     expect(store.slicesOf('default/web').map((s) => s.metadata.name)).toEqual(['a']);
     expect(store.poolsUsing('default/web')).toEqual([]);
     expect(store.poolsUsing('default/api')).toEqual(['default/p']);
   });
 
-  it('indexes pools by listener port, following edits, and counts the real changes of each kind', () => {
+  it('lets each source replace and delete only its own objects, and never take over another one', () => {
+    const conflicts: unknown[] = [];
+    const store = new ObjectStore((c) => conflicts.push(c));
+    const files = store.forSource('files');
+    const kube = store.forSource('kubernetes');
+    files.replace('EndpointSlice', [slice('a', 'web', '10.0.0.1')]);
+    kube.replace('EndpointSlice', [slice('b', 'web', '10.0.0.2'), slice('a', 'web', '10.9.9.9')]);
+    kube.replace('EndpointSlice', [slice('b', 'web', '10.0.0.2'), slice('a', 'web', '10.9.9.8')]);
+    expect(store.get('EndpointSlice', 'default/a')?.endpoints[0].addresses).toEqual(['10.0.0.1']);
+    expect(conflicts).toEqual([{ kind: 'EndpointSlice', key: 'default/a', owner: 'files', claimant: 'kubernetes' }]);
+    expect(files.keys('EndpointSlice')).toEqual(['default/a']);
+    expect(kube.keys('EndpointSlice')).toEqual(['default/b']);
+    // A full view without the other's objects leaves them be; a delete of another's object does nothing.
+    files.replace('EndpointSlice', [slice('a', 'web', '10.0.0.1')]);
+    kube.delete('EndpointSlice', 'default/a');
+    expect(store.keys('EndpointSlice').sort()).toEqual(['default/a', 'default/b']);
+    // Once the holder lets go, the other's next full view brings its copy in.
+    files.replace('EndpointSlice', []);
+    kube.replace('EndpointSlice', [slice('b', 'web', '10.0.0.2'), slice('a', 'web', '10.9.9.8')]);
+    expect(store.get('EndpointSlice', 'default/a')?.endpoints[0].addresses).toEqual(['10.9.9.8']);
+    expect(conflicts).toHaveLength(1);
+  });
+
+  it('counts the real changes of each kind (its revision)', () => {
     const store = new ObjectStore();
-    const listening = (name: string, port?: number) =>
-      obj({ apiVersion: 'ballast.dev/v1alpha1', kind: 'BalancerPool', metadata: { name }, spec: { endpoints: [{ address: '10.0.0.1', port: 80 }], ...(port && { listener: { port } }) } });
-    store.upsert(listening('a', 8080));
-    store.upsert(listening('b', 8080));
-    store.upsert(listening('c'));
-    expect(store.poolsListeningOn(8080).map((p) => p.metadata.name)).toEqual(['a', 'b']);
-    store.upsert(listening('a', 8081));
-    store.upsert(listening('a', 8081));
-    store.delete('BalancerPool', 'default/b');
-    expect(store.poolsListeningOn(8080)).toEqual([]);
-    expect(store.poolsListeningOn(8081).map((p) => p.metadata.name)).toEqual(['a']);
-    expect(store.revision('BalancerPool')).toBe(5);
+    const files = store.forSource('files');
+    files.upsert(pool('p', 'web'));
+    files.upsert(pool('p', 'web'));
+    files.upsert(pool('p', 'api'));
+    store.forSource('kubernetes').upsert(pool('p', 'other')); // another source's: refused, no change
+    files.delete('BalancerPool', 'default/p');
+    expect(store.revision('BalancerPool')).toBe(3);
     expect(store.revision('EndpointSlice')).toBe(0);
   });
 
   it('replace deletes what a full view no longer has', () => {
     const store = new ObjectStore();
-    store.replace('EndpointSlice', [slice('a', 'web', '10.0.0.1'), slice('b', 'web', '10.0.0.2')]);
-    store.replace('EndpointSlice', [slice('b', 'web', '10.0.0.2')]);
+    const files = store.forSource('files');
+    files.replace('EndpointSlice', [slice('a', 'web', '10.0.0.1'), slice('b', 'web', '10.0.0.2')]);
+    files.replace('EndpointSlice', [slice('b', 'web', '10.0.0.2')]);
     expect(store.keys('EndpointSlice')).toEqual(['default/b']);
     expect(store.slicesOf('default/web')).toHaveLength(1);
   });

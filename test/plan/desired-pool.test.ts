@@ -31,7 +31,7 @@ describe('computeDesiredPool', () => {
     const service = objects.find((o) => o.kind === 'Service' && keyOf(o) === `${ns}/${svcName}`) as Service | undefined;
     // The store's index picks the Service's slices, as in both modes: same namespace, service-name label.
     const store = new ObjectStore();
-    for (const o of objects) store.upsert(o);
+    for (const o of objects) store.forSource('files').upsert(o);
     const slices = store.slicesOf(`${ns}/${svcName}`);
     const plan = computeDesiredPool(pool, service, slices);
     expect(plan.backends.map((b) => `${b.address}:${b.port} ${b.weight} ${b.state}`)).toEqual(c.expect.backends);
@@ -44,7 +44,7 @@ describe('computeDesiredPool', () => {
     const objects = c.objects.map(typed);
     const pool = objects[0] as BalancerPool;
     const store = new ObjectStore();
-    for (const o of objects) store.upsert(o);
+    for (const o of objects) store.forSource('files').upsert(o);
     const slices = store.slicesOf('shop/web');
     expect(computeDesiredPool(pool, undefined, [...slices].reverse())).toEqual(computeDesiredPool(pool, undefined, slices));
   });

@@ -1,5 +1,6 @@
 // What a hostile client may send, on raw sockets, against real backends on loopback: it must not
 // strip the headers Ballast sets, eject healthy backends, or break framing and keep-alive.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredPool } from '../../src/plan/desired-pool.js';
@@ -155,5 +156,21 @@ describe('a router that throws', () => {
     const upgrade = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     expect([parseResponses(upgrade.reply)[0].status, upgrade.closed]).toEqual([502, true]);
     expect(messages()).toEqual(['request failed inside the proxy; answered 502', 'upgrade failed inside the proxy; answered 502']);
+  });
+
+  it('counts a request that threw or got 431 as over: closing does not wait for it', async () => {
+    const boom = () => {
+      throw new Error('boom');
+    };
+    const listener = await PoolListener.open({ address: '127.0.0.1', port: 0, router: { handleRequest: boom, handleUpgrade: boom }, limits: DEFAULT_LIMITS, idleTimeoutMs: 5000, requestTimeoutMs: 5000, logger: silentLogger });
+    cleanups.push(() => listener.close(0));
+    const port = Number(listener.address.split(':')[1]);
+    const thrown = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', finalResponses(1));
+    const tooMany = await rawExchange(port, `GET / HTTP/1.1\r\nHost: x\r\n${'X-A: v\r\n'.repeat(DEFAULT_LIMITS.maxHeaderFields)}\r\n`, finalResponses(1));
+    expect([parseResponses(thrown.reply)[0].status, parseResponses(tooMany.reply)[0].status]).toEqual([502, 431]);
+    expect(listener.requests).toBe(2);
+    // A leaked request would hold close() until its grace ran out, long after this deadline.
+    const closed = listener.close(60_000).then(() => 'closed');
+    expect(await Promise.race([closed, sleep(5000, 'still waiting for a request', { ref: false })])).toBe('closed');
   });
 });

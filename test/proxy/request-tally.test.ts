@@ -15,6 +15,23 @@ describe('RequestTally', () => {
     expect([t.requests, t.errors, t.failures]).toEqual([7, 3, 0]);
   });
 
+  it('sums the tallies of several workers, sent as JSON, by status code', () => {
+    const a = new RequestTally();
+    const b = new RequestTally();
+    for (const code of [200, 200, 503]) a.record(code, 0.001);
+    for (const code of [404, 200]) b.record(code, 0.1);
+    b.recordFailure('connect');
+    b.recordFailure('reset');
+    const sum = new RequestTally();
+    sum.setSum([JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b))]);
+    expect(Object.fromEntries(sum.codes.map((c, i) => [c, sum.counts[i]]))).toEqual({ 200: 3, 404: 1, 503: 1 });
+    expect([sum.requests, sum.errors, sum.failures]).toEqual([5, 1, 2]);
+    expect(sum.latency.reduce((n, x) => n + x, 0)).toBe(5);
+    // Summed again (the next sample): set, not added to.
+    sum.setSum([a.toJSON()]);
+    expect([sum.requests, sum.errors, sum.failures]).toEqual([3, 1, 0]);
+  });
+
   it.each([
     [0, 0],
     [0.1, 0],

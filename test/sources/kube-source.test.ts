@@ -33,7 +33,7 @@ const slice = (name: string, address: string) => ({
 async function startSource(opts: Partial<ConstructorParameters<typeof KubeSource>[0]> = {}, kubeconfig = identity.kubeconfig) {
   const store = new ObjectStore();
   source = new KubeSource({ client: new KubeClient(loadKubeConfig(kubeconfig)), logger: silentLogger, namespace: ns, backoff: { baseMs: 50, maxMs: 500, jitter: 0.5 }, ...opts });
-  return { store, started: source.start(store) };
+  return { store, started: source.start(store.forSource(source.name)) };
 }
 
 const addressOf = (store: ObjectStore, name: string) => store.get('EndpointSlice', `${ns}/${name}`)?.endpoints[0]?.addresses[0];

@@ -10,7 +10,7 @@ import { splitKey, type ObjectKey } from '../../api/keys.js';
 import type { KubeObject, ObjectKind } from '../../api/schema.js';
 import { KINDS } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
-import type { ObjectStore } from '../../controller/store.js';
+import type { SourceStore } from '../../controller/store.js';
 import type { Logger } from '../../log.js';
 import { FolderWatcher } from './folder-watcher.js';
 import { errnoText, listManifestFiles, MANIFEST_EXTENSIONS, NotAFolderError, readManifestFile } from './manifest-files.js';
@@ -36,7 +36,7 @@ export class FileSource implements Source {
   private resyncTimer?: NodeJS.Timeout;
   private reading?: Promise<void>;
   private again = false;
-  private store?: ObjectStore;
+  private store?: SourceStore;
   private readonly parser = new ManifestParser();
   /** Per file: the objects it last declared (their last good versions). */
   private readonly lastGood = new Map<string, KubeObject[]>();
@@ -54,7 +54,7 @@ export class FileSource implements Source {
   constructor(private readonly opts: FileSourceOptions) {}
 
   /** A missing or empty folder is a warning, a file where the folder should be an error: Ballast keeps watching. */
-  async start(store: ObjectStore): Promise<void> {
+  async start(store: SourceStore): Promise<void> {
     this.store = store;
     const { dir, logger } = this.opts;
     this.watcher = new FolderWatcher({ dir, debounceMs: this.opts.debounceMs ?? 100, onChange: () => void this.reload(), logger });

@@ -281,7 +281,7 @@ export class KubeClient {
     );
   }
 
-  /** Creates a core/v1 Event with `count: 1`; returns its name, for `patchEventCount`. */
+  /** Creates a core/v1 Event with `count: 1`; returns its name, for `patchEvent`. */
   async createEvent(e: CoreEvent, now: Date): Promise<string> {
     const created = await this.call({ verb: 'create', resource: 'events', namespace: e.namespace }, () =>
       this.core.createNamespacedEvent({
@@ -304,11 +304,11 @@ export class KubeClient {
     return created.metadata?.name ?? '';
   }
 
-  /** Bumps a repeated Event's count and lastTimestamp (a merge patch), as client-go's EventCorrelator does. */
-  async patchEventCount(namespace: string, name: string, count: number, now: Date, opts?: CallOptions): Promise<void> {
+  /** Records another occurrence of the Event `name`: its new count and latest message, as client-go's correlator patches. */
+  async patchEvent(namespace: string, name: string, update: { count: number; message: string }, now: Date, opts?: CallOptions): Promise<void> {
     await this.call(
       { verb: 'patch', resource: 'events', namespace },
-      () => this.core.patchNamespacedEvent({ namespace, name, body: { count, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+      () => this.core.patchNamespacedEvent({ namespace, name, body: { ...update, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
       opts,
     );
   }

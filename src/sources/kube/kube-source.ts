@@ -11,7 +11,7 @@ import type { KubeObject } from '../../api/schema.js';
 import { SERVICE_NAME_LABEL } from '../../api/schema.js';
 import { formatFieldErrors, parseObject, type FieldError } from '../../api/validate.js';
 import type { Source } from '../../controller/source.js';
-import type { ObjectStore } from '../../controller/store.js';
+import type { SourceStore } from '../../controller/store.js';
 import { backoffDelay, realTimers, type BackoffOptions, type Timers } from '../../controller/work-queue.js';
 import type { Logger } from '../../log.js';
 import { KubeApiError, toKubeApiError, WATCHED_KINDS, type ApiObserver, type Json, type KubeClient, type ListOptions, type WatchedKind } from './kube-client.js';
@@ -50,7 +50,7 @@ interface Watched {
 
 export class KubeSource implements Source {
   readonly name = 'kubernetes';
-  private store?: ObjectStore;
+  private store?: SourceStore;
   private readonly watched: Watched[] = [];
   private watchdogTimer?: NodeJS.Timeout;
   private stopped = false;
@@ -68,7 +68,7 @@ export class KubeSource implements Source {
     return { namespace };
   }
 
-  async start(store: ObjectStore): Promise<void> {
+  async start(store: SourceStore): Promise<void> {
     this.store = store;
     for (const kind of WATCHED_KINDS) {
       const opts = this.listOptions(kind);
