@@ -73,10 +73,13 @@ export class ApiFailures {
     this.errors = new Counter({ name: 'ballast_kube_api_errors_total', help: 'Failed Kubernetes API calls by HTTP status (0: no answer).', labelNames: ['verb', 'resource', 'code'], registers: [registry] });
   }
 
-  /** A call failed; `err` should be a KubeApiError naming its call. Conflicts and not-found answers callers expect are not failures. */
+  /**
+   * A call failed; `err` should be a KubeApiError naming its call. A conflict is no failure (the
+   * caller retries from the newer version); a 404 its caller expects never comes here (the caller
+   * says so per call, `notFoundIsOk`, and the client reports it as an answer).
+   */
   failed(err: unknown): void {
     if (!(err instanceof KubeApiError) || !err.call || err.status === 409) return;
-    if (err.status === 404 && !/namespaces "/.test(err.message) && err.call.verb !== 'list' && err.call.verb !== 'watch') return;
     const { verb, resource, namespace = '' } = err.call;
     const key = `${verb} ${resource} ${namespace}`;
     this.errors.inc({ verb, resource, code: String(err.status) });

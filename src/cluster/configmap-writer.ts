@@ -7,9 +7,14 @@ import { API_VERSION, KIND, type BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 import { checkConfigMap, CONFIG_HASH_ANNOTATION, MANAGED_BY_LABEL, POOL_LABEL, renderConfigMap } from '../plan/nginx-upstream.js';
-import type { KubeClient } from '../sources/kube/kube-client.js';
+import { absentIfNotFound, type CallOptions, type KubeClient } from '../sources/kube/kube-client.js';
 
 export type ConfigMapClient = Pick<KubeClient, 'getConfigMap' | 'listConfigMaps' | 'createConfigMap' | 'replaceConfigMap' | 'deleteConfigMap'>;
+
+// Deleting a ConfigMap that is gone already, reading one not written yet, replacing one deleted
+// since it was read (the retry creates it): answers, not failures. A 404 on a create is the
+// namespace missing, and is reported.
+const NOT_FOUND_IS_OK: CallOptions = { notFoundIsOk: true };
 
 export interface ConfigMapWriterOptions {
   client: ConfigMapClient;
@@ -21,6 +26,8 @@ import type { Actuator, ActuatorReport } from '../controller/actuator.js';
 
 export class ConfigMapWriter implements Actuator {
   readonly name = 'nginx-configmap';
+  /** A write the API refused (RBAC, quota, outage) is the pool's problem too: its status says so. */
+  readonly failureReason = 'ConfigMapWriteFailed';
   /** What this process wrote, by pool key, to delete it when the pool drops spec.nginx or renames it. */
   private readonly written = new Map<ObjectKey, { namespace: string; name: string }>();
 
@@ -43,7 +50,7 @@ export class ConfigMapWriter implements Actuator {
         this.written.set(key!, { namespace: meta.namespace, name: meta.name });
         continue;
       }
-      await client.deleteConfigMap(meta.namespace, meta.name);
+      await client.deleteConfigMap(meta.namespace, meta.name, NOT_FOUND_IS_OK).catch(absentIfNotFound);
       logger.info({ pool: key, configMap: `${meta.namespace}/${meta.name}` }, 'NGINX ConfigMap no pool wants any more deleted');
     }
   }
@@ -54,7 +61,7 @@ export class ConfigMapWriter implements Actuator {
     if (!plan?.nginx) {
       if (before) {
         // The ownerReference covers a deleted pool in a real cluster; a pool that only drops spec.nginx needs this.
-        await client.deleteConfigMap(before.namespace, before.name);
+        await client.deleteConfigMap(before.namespace, before.name, NOT_FOUND_IS_OK).catch(absentIfNotFound);
         this.written.delete(key);
         logger.info({ pool: key, configMap: before.name }, 'NGINX ConfigMap deleted');
       }
@@ -66,7 +73,7 @@ export class ConfigMapWriter implements Actuator {
     const desired = renderConfigMap(plan, owner);
     const { name, namespace, annotations } = desired.metadata;
     const hash = annotations[CONFIG_HASH_ANNOTATION];
-    const existing = (await client.getConfigMap(namespace, name)) as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string } } | undefined;
+    const existing = (await client.getConfigMap(namespace, name, NOT_FOUND_IS_OK).catch(absentIfNotFound)) as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string } } | undefined;
     if (existing && existing.metadata.labels?.[MANAGED_BY_LABEL] !== 'ballast') {
       return { problem: { reason: 'ConfigMapConflict', message: `ConfigMap ${namespace}/${name} exists and is not managed by Ballast; refusing to overwrite it` } };
     }
@@ -74,12 +81,12 @@ export class ConfigMapWriter implements Actuator {
       await client.createConfigMap(namespace, desired as unknown as Record<string, unknown>);
     } else if (existing.metadata.annotations?.[CONFIG_HASH_ANNOTATION] !== hash) {
       // Conditional on the version read: a 409 means someone wrote meanwhile, and the reconcile retries.
-      await client.replaceConfigMap(namespace, name, { ...desired, metadata: { ...desired.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      await client.replaceConfigMap(namespace, name, { ...desired, metadata: { ...desired.metadata, resourceVersion: existing.metadata.resourceVersion } }, NOT_FOUND_IS_OK);
     }
     if (!existing || existing.metadata.annotations?.[CONFIG_HASH_ANNOTATION] !== hash) {
       logger.info({ pool: key, configMap: name, hash, backends: plan.backends.length }, 'NGINX ConfigMap written');
     }
-    if (before && before.name !== name) await client.deleteConfigMap(before.namespace, before.name);
+    if (before && before.name !== name) await client.deleteConfigMap(before.namespace, before.name, NOT_FOUND_IS_OK).catch(absentIfNotFound);
     this.written.set(key, { namespace, name });
     return { facts: { configMap: name, hash } };
   }

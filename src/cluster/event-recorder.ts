@@ -33,7 +33,7 @@ export class EventRecorder {
     try {
       if (write.action === 'count') {
         try {
-          await this.opts.client.patchEvent(namespace, write.name, { count: write.count, message: write.message }, now);
+          await this.opts.client.patchEvent(namespace, write.name, { count: write.count, message: write.message }, now, { notFoundIsOk: true });
           this.correlator.recorded(write, write.name, write.count);
           return;
         } catch (err) {

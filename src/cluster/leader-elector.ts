@@ -6,7 +6,7 @@
 // renew deadline, and a timer steps the leader down then even if a call never returns, so a leader
 // never writes after a follower could have taken the Lease (leaseDuration > renewDeadline).
 import type { Logger } from '../log.js';
-import { KubeApiError, type KubeClient, type LeaseRecord } from '../sources/kube/kube-client.js';
+import { absentIfNotFound, KubeApiError, type KubeClient, type LeaseRecord } from '../sources/kube/kube-client.js';
 
 export type LeaseClient = Pick<KubeClient, 'getLease' | 'writeLease'>;
 
@@ -65,12 +65,15 @@ export class LeaderElector {
     const rec = this.observed?.record;
     if (rec?.holderIdentity !== this.opts.identity) return;
     try {
-      await this.opts.client.writeLease(this.opts.namespace, this.opts.name, {
-        ...rec,
-        holderIdentity: '',
-        leaseDurationSeconds: 1,
-        renewTime: new Date(this.now()).toISOString(),
-      }, AbortSignal.timeout(this.renewDeadlineMs));
+      // A 404: the Lease is gone already, nothing to release.
+      await this.opts.client
+        .writeLease(this.opts.namespace, this.opts.name, {
+          ...rec,
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          renewTime: new Date(this.now()).toISOString(),
+        }, { signal: AbortSignal.timeout(this.renewDeadlineMs), notFoundIsOk: true })
+        .catch(absentIfNotFound);
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'releasing the lease failed; it will expire');
     }
@@ -118,7 +121,8 @@ export class LeaderElector {
     const { client, namespace, name, identity } = this.opts;
     const now = this.now();
     const nowIso = new Date(now).toISOString();
-    const current = await client.getLease(namespace, name, signal);
+    // No Lease yet (a 404) is the usual first answer: create it.
+    const current = await client.getLease(namespace, name, { signal, notFoundIsOk: true }).catch(absentIfNotFound);
     const fresh: LeaseRecord = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
@@ -127,7 +131,8 @@ export class LeaderElector {
       leaseTransitions: 0,
     };
     if (!current) {
-      this.observed = { record: await client.writeLease(namespace, name, fresh, signal), at: now };
+      // A 404 here is the Lease's namespace missing: a failure to report.
+      this.observed = { record: await client.writeLease(namespace, name, fresh, { signal }), at: now };
       return true;
     }
     // Remember when the record last changed, on our clock.
@@ -143,10 +148,11 @@ export class LeaderElector {
       resourceVersion: current.resourceVersion,
     };
     try {
-      this.observed = { record: await client.writeLease(namespace, name, record, signal), at: now };
+      this.observed = { record: await client.writeLease(namespace, name, record, { signal, notFoundIsOk: true }), at: now };
       return true;
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409) return false; // another replica wrote first
+      // Another replica wrote first (409), or deleted the Lease since we read it (404: the next try creates it).
+      if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) return false;
       throw err;
     }
   }

@@ -71,10 +71,10 @@ export class StatusWriter implements ReconcileObserver {
 
   async observe(result: ReconcileResult): Promise<void> {
     const { key, pool, plan, previous } = result;
-    // A ConfigMap write the API refused is the pool's problem too: it says so where it can be read.
-    const failed = result.failures['nginx-configmap'];
+    // A failed apply whose actuator names a reason for it is the pool's problem too: it says so where it can be read.
     const explain = this.opts.explain ?? ((err: unknown) => (err as Error).message);
-    const reports = failed ? { ...result.reports, 'nginx-configmap': { problem: { reason: 'ConfigMapWriteFailed' as const, message: explain(failed) } } } : result.reports;
+    const reports = { ...result.reports };
+    for (const { actuator, reason, error } of result.failures) if (reason) reports[actuator] = { problem: { reason, message: explain(error) } };
     if (!pool) {
       this.invalid.delete(key);
       this.seen.delete(key);
@@ -91,7 +91,8 @@ export class StatusWriter implements ReconcileObserver {
     const status = computeStatus({ plan, reports, invalid: this.invalid.get(key), generation: pool.metadata.generation, previous: before.status, now: this.now() });
     if (canonical(status) !== canonical(before.status)) {
       try {
-        const written = (await this.opts.client.replacePoolStatus(namespace, name, before.resourceVersion ?? '', status)) as BalancerPool;
+        // A 404 is expected: the pool was deleted since the watch showed it (the watch brings that too).
+        const written = (await this.opts.client.replacePoolStatus(namespace, name, before.resourceVersion ?? '', status, { notFoundIsOk: true })) as BalancerPool;
         this.remember(key, { resourceVersion: written.metadata.resourceVersion, status: written.status });
       } catch (err) {
         // A 409: the pool changed since that version; the watch brings the new one, and the retry

@@ -1,6 +1,6 @@
 // The contract between the reconciler and whatever makes a plan real (proxy listeners, NGINX files,
 // ConfigMaps). Modelled on controller-runtime's Reconciler: small, and explicit about retries.
-import type { Problem } from '../api/conditions.js';
+import type { Problem, ProblemReason } from '../api/conditions.js';
 import type { ObjectKey } from '../api/keys.js';
 import type { DesiredPool } from '../plan/desired-pool.js';
 
@@ -14,6 +14,11 @@ export interface ActuatorReport {
 
 export interface Actuator {
   readonly name: string;
+  /**
+   * The reason a failed apply (a throw) is reported under in the pool's status and Events, e.g.
+   * `ConfigMapWriteFailed` for a write the API refused; absent: a failure is only logged and retried.
+   */
+  readonly failureReason?: ProblemReason;
   /**
    * Makes `plan` real for `key`; `undefined` means the pool is gone and everything for it is removed.
    * Called only when the plan differs from the last one applied successfully, one call per key at a

@@ -1,11 +1,12 @@
 // Level-triggered reconcile of one pool key: re-read the store, plan, apply what changed. The key
 // carries no event: "not in the store" means "remove everything for it".
-import { DEFAULT_NAMESPACE, keyOf, objectKey, type ObjectKey } from '../api/keys.js';
+import type { ProblemReason } from '../api/conditions.js';
+import { objectKey, type ObjectKey } from '../api/keys.js';
 import type { BalancerPool } from '../api/schema.js';
 import type { Logger } from '../log.js';
 import { computeDesiredPool, endpointId, samePlan, type DesiredPool } from '../plan/desired-pool.js';
 import { diffPlans } from '../plan/plan-diff.js';
-import { assignListeners, type ListenerAddress } from '../plan/listener-claims.js';
+import { assignListeners, listenerClaim, type ListenerAddress, type ListenerAssignment } from '../plan/listener-claims.js';
 import { ANY_NAMESPACE, type ListenerPolicy } from '../plan/listener-policy.js';
 import type { Actuator, ActuatorReport } from './actuator.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
@@ -20,8 +21,15 @@ export interface ReconcileResult {
   previous?: DesiredPool;
   /** One report per actuator, by actuator name (the last one when its plan did not change). */
   reports: Record<string, ActuatorReport>;
-  /** Actuators that threw this time (retried with backoff), by name. */
-  failures: Record<string, unknown>;
+  /** Applies that threw this time (retried with backoff). */
+  failures: ActuatorFailure[];
+}
+
+export interface ActuatorFailure {
+  actuator: string;
+  /** The actuator's `failureReason`: how the pool's status names the failure; absent: it is only logged. */
+  reason?: ProblemReason;
+  error: unknown;
 }
 
 /** Sees every reconcile outcome: status writers, Event recorders. Leader-only ones are skipped on followers. */
@@ -50,6 +58,18 @@ export class PoolReconciler implements Reconciler {
   private readonly waiting = new Set<ObjectKey>();
   private leader = true;
   private readonly openListeners: () => ReadonlyMap<ObjectKey, ListenerAddress>;
+  /**
+   * The open listeners as last read, by pool and by port. Reading them copies every pool's, so a plan
+   * reads them again only for a port whose listeners may have changed since: the proxy opens, moves
+   * and closes listeners only while a plan is applied, and a port with an apply under way is read
+   * afresh for every plan (a pool waiting for it is reconciled as soon as it is let go).
+   */
+  private open?: { version: number; byKey: ReadonlyMap<ObjectKey, ListenerAddress>; byPort: Map<number, Map<ObjectKey, ListenerAddress>> };
+  private readonly changedPorts = new Set<number>();
+  /** Applies under way, by the listener ports they may change. */
+  private readonly applying = new Map<number, number>();
+  /** Each port's assignment, for the store revision and open listeners it was decided from. */
+  private readonly assignments = new Map<number, { revision: number; openVersion: number; assignment: ListenerAssignment }>();
   private readonly listenerPolicy: ListenerPolicy;
 
   constructor(
@@ -98,12 +118,46 @@ export class PoolReconciler implements Reconciler {
     const serviceKey = svc && objectKey(pool.metadata.namespace, svc.name);
     const plan = computeDesiredPool(pool, serviceKey ? this.store.get('Service', serviceKey) : undefined, serviceKey ? this.store.slicesOf(serviceKey) : []);
     if (!plan.listener) return { pool, plan };
-    const claims = this.store
-      .list('BalancerPool')
-      .filter((p) => p.spec.listener)
-      .map((p) => ({ key: keyOf(p), namespace: p.metadata.namespace ?? DEFAULT_NAMESPACE, createdAt: p.metadata.creationTimestamp, ...p.spec.listener! }));
-    const problem = assignListeners(claims, this.openListeners(), this.listenerPolicy).refused.get(key);
+    const problem = this.assignment(plan.listener.port).refused.get(key);
     return { pool, plan: problem ? { ...plan, listener: undefined, problems: [...plan.problems, problem] } : plan };
+  }
+
+  /**
+   * Who gets which listener on `port`, decided by the pure plan from that port's claims and open
+   * listeners alone (other ports cannot contest it), and decided again only when a pool changed or
+   * a listener on the port may have: a resync of n pools costs O(n), not n assignments of n claims.
+   */
+  private assignment(port: number): ListenerAssignment {
+    if (!this.open || this.changedPorts.has(port) || this.applying.has(port)) {
+      const byKey = this.openListeners();
+      const byPort = new Map<number, Map<ObjectKey, ListenerAddress>>();
+      for (const [key, l] of byKey) byPort.set(l.port, (byPort.get(l.port) ?? new Map()).set(key, l));
+      this.open = { version: (this.open?.version ?? 0) + 1, byKey, byPort };
+      this.changedPorts.clear();
+    }
+    const revision = this.store.revision('BalancerPool');
+    const memo = this.assignments.get(port);
+    if (memo?.revision === revision && memo.openVersion === this.open.version) return memo.assignment;
+    const claims = this.store.poolsListeningOn(port).map((key) => listenerClaim(this.store.get('BalancerPool', key)!)!);
+    const assignment = assignListeners(claims, this.open.byPort.get(port) ?? new Map(), this.listenerPolicy);
+    this.assignments.set(port, { revision, openVersion: this.open.version, assignment });
+    return assignment;
+  }
+
+  /** Marks the start (1) or end (-1) of an apply for `key`: the ports of the listener it had and the one it asks for. */
+  private applyingOn(ports: ReadonlySet<number>, delta: 1 | -1): void {
+    for (const port of ports) {
+      const n = (this.applying.get(port) ?? 0) + delta;
+      if (n > 0) this.applying.set(port, n);
+      else this.applying.delete(port);
+      this.changedPorts.add(port);
+    }
+  }
+
+  private listenerPorts(key: ObjectKey, last: DesiredPool | undefined, plan: DesiredPool | undefined): Set<number> {
+    const ports = new Set<number>();
+    for (const l of [this.open?.byKey.get(key), last?.listener, plan?.listener]) if (l) ports.add(l.port);
+    return ports;
   }
 
   async reconcile(key: ObjectKey, signal: AbortSignal): Promise<ReconcileOutcome> {
@@ -114,7 +168,7 @@ export class PoolReconciler implements Reconciler {
     let previous: DesiredPool | undefined;
     let retry = false;
     const errors: unknown[] = [];
-    const failures: Record<string, unknown> = {};
+    const failures: ActuatorFailure[] = [];
     for (const { actuator, leaderOnly } of this.actuators) {
       signal.throwIfAborted();
       if (leaderOnly && !this.leader) continue;
@@ -128,6 +182,8 @@ export class PoolReconciler implements Reconciler {
         continue;
       }
       if (!hadApplied && !plan) continue;
+      const ports = this.listenerPorts(key, last, plan);
+      this.applyingOn(ports, 1);
       try {
         const report = await actuator.apply(key, plan);
         reports[actuator.name] = report;
@@ -141,8 +197,10 @@ export class PoolReconciler implements Reconciler {
         if (report.problem) retry = true;
       } catch (err) {
         errors.push(err);
-        failures[actuator.name] = err;
+        failures.push({ actuator: actuator.name, reason: actuator.failureReason, error: err });
         this.logger.error({ pool: key, actuator: actuator.name, err }, 'actuator failed; will retry');
+      } finally {
+        this.applyingOn(ports, -1);
       }
     }
     this.logChange(key, previous, plan);

@@ -95,6 +95,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   private readonly slicesByService = new Index<EndpointSlice>();
   private readonly poolsByService = new Index<BalancerPool>();
   private readonly poolsByListenerPort = new Index<BalancerPool>();
+  private readonly revisions: Record<ObjectKind, number> = { BalancerPool: 0, Service: 0, EndpointSlice: 0 };
 
   get<K extends ObjectKind>(kind: K, key: ObjectKey): ByKind[K] | undefined {
     return this.objects[kind].get(key) as ByKind[K] | undefined;
@@ -121,6 +122,11 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   /** The keys of the pools whose `spec.listener` asks for `port`, on any address. */
   poolsListeningOn(port: number): ObjectKey[] {
     return this.poolsByListenerPort.keys(String(port));
+  }
+
+  /** How many changes of `kind` the store has emitted: an equal revision means the same objects (for views derived from them). */
+  revision(kind: ObjectKind): number {
+    return this.revisions[kind];
   }
 
   /** The store as the source `source` writes it. */
@@ -163,6 +169,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     this.unindex(old, key);
     map.set(key, object);
     this.index(object, key);
+    this.revisions[object.kind]++;
     this.emit('change', { kind: object.kind, key, old, object });
   }
 
@@ -174,6 +181,7 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
     if (!old) return;
     map.delete(key);
     this.unindex(old, key);
+    this.revisions[kind]++;
     this.emit('change', { kind, key, old });
   }
 

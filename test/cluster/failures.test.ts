@@ -1,15 +1,20 @@
 // Failures are loud, on the real API server: a 403 on the Lease, on the EndpointSlice list and on a
 // pool's ConfigMap, an API server that cannot be reached, no kubeconfig at all (a Lease namespace that
-// does not exist: controller.test.ts). Each is one error line naming the call, the identity and the fix, however often it is retried;
+// does not exist: controller.test.ts), a 404 only when its caller did not expect it. Each is one error line naming the call, the identity and the fix, however often it is retried;
 // /readyz and /metrics say what fails; the start says which cluster, context, identity and scope.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createRegistry } from '../../src/admin/metrics.js';
+import { ApiFailures } from '../../src/cluster/api-failures.js';
+import { LeaderElector } from '../../src/cluster/leader-elector.js';
+import { KubeClient, loadKubeConfig } from '../../src/sources/kube/kube-client.js';
 import { BallastProcess } from '../support/ballast-process.js';
 import { clusterInfo, controllerIdentity, createNamespace, deleteNamespace, KubeAdmin } from '../support/cluster.js';
 import { startTestController, stopControllers } from '../support/cluster-controller.js';
 import { freePort, get } from '../support/http-get.js';
+import { captureLogs } from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
 
 const admin = new KubeAdmin();
@@ -90,6 +95,28 @@ describe('failures on a real API server', () => {
     const degraded = async () => ((await admin.get<{ status?: Status }>(`/apis/ballast.dev/v1alpha1/namespaces/${ns}/balancerpools/web`))?.status?.conditions ?? []).find((x) => x.type === 'Degraded');
     await waitFor(async () => (await degraded())?.reason === 'ConfigMapWriteFailed', 10_000);
     expect((await degraded())?.message).toContain(`get configmaps in namespace ${ns} forbidden for ${identity.user} (403): grant it in a Role in namespace ${ns} (or a ClusterRole) bound to it: { apiGroups: [""], resources: ["configmaps"], verbs: ["get"] }`);
+  });
+
+  it('a 404 its caller expects is an answer, not a failure; the same 404 unasked for is reported', async () => {
+    const identity = await controllerIdentity(admin, ns, work);
+    const logs = captureLogs();
+    const failures = new ApiFailures(logs.logger, createRegistry(), { server: clusterInfo().server, context: 'ballast-test', user: 'ballast', identity: identity.user });
+    const client = new KubeClient(loadKubeConfig(identity.kubeconfig), undefined, failures);
+
+    await expect(client.getConfigMap(ns, 'none')).rejects.toMatchObject({ status: 404 });
+    expect(failures.current()).toEqual([`get configmaps in namespace ${ns} failed for ${identity.user}: 404 configmaps "none" not found`]);
+    await expect(client.getConfigMap(ns, 'none', { notFoundIsOk: true })).rejects.toMatchObject({ status: 404 });
+    expect(failures.current()).toEqual([]);
+    expect(logs.messages()).toContain('get configmaps works again');
+
+    // The leader elector's first read finds no Lease; it creates one, and releases it at stop.
+    let leading = false;
+    const elector = new LeaderElector({ client, logger: logs.logger, namespace: ns, name: 'ballast', identity: 'pod-a', onStartedLeading: () => (leading = true), onStoppedLeading: () => (leading = false) });
+    elector.start();
+    await waitFor(() => leading, 10_000);
+    await elector.stop();
+    expect(failures.current()).toEqual([]);
+    expect(logs.lines().filter((l) => l.level === 50).map((l) => l.msg)).toEqual([`get configmaps in namespace ${ns} failed for ${identity.user}: 404 configmaps "none" not found`]);
   });
 
   it('an API server that cannot be reached, and no kubeconfig at all: the kubeconfig to check', async () => {

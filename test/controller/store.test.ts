@@ -70,6 +70,18 @@ describe('ObjectStore', () => {
     expect(conflicts).toHaveLength(1);
   });
 
+  it('counts the real changes of each kind (its revision)', () => {
+    const store = new ObjectStore();
+    const files = store.forSource('files');
+    files.upsert(pool('p', 'web'));
+    files.upsert(pool('p', 'web'));
+    files.upsert(pool('p', 'api'));
+    store.forSource('kubernetes').upsert(pool('p', 'other')); // another source's: refused, no change
+    files.delete('BalancerPool', 'default/p');
+    expect(store.revision('BalancerPool')).toBe(3);
+    expect(store.revision('EndpointSlice')).toBe(0);
+  });
+
   it('replace deletes what a full view no longer has', () => {
     const store = new ObjectStore();
     const files = store.forSource('files');

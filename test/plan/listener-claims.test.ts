@@ -13,25 +13,44 @@ interface Case {
 }
 
 const cases = parse(readFileSync(new URL('./fixtures/listener-claims.yaml', import.meta.url), 'utf8')) as Case[];
+const inputsOf = (c: Case) => ({
+  claims: c.claims.map((claim) => ({ ...claim, namespace: claim.key.split('/')[0] })),
+  open: new Map(Object.entries(c.open)),
+  policy: c.policy ? parseListenerPolicy(c.policy) : ANY_NAMESPACE,
+});
 
 describe('assignListeners', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const claims = c.claims.map((claim) => ({ ...claim, namespace: claim.key.split('/')[0] }));
-    const policy = c.policy ? parseListenerPolicy(c.policy) : ANY_NAMESPACE;
-    const { granted, refused } = assignListeners(claims, new Map(Object.entries(c.open)), policy);
+    const { claims, open, policy } = inputsOf(c);
+    const { granted, refused } = assignListeners(claims, open, policy);
     expect([...granted].sort()).toEqual([...c.expect.granted].sort());
     expect(Object.fromEntries([...refused].map(([key, p]) => [key, `${p.reason}: ${p.message}`]))).toEqual(c.expect.refused);
   });
 
   it('does not depend on the order of the claims', () => {
     for (const c of cases) {
-      const claims = c.claims.map((claim) => ({ ...claim, namespace: claim.key.split('/')[0] }));
-      const policy = c.policy ? parseListenerPolicy(c.policy) : ANY_NAMESPACE;
-      const open = new Map(Object.entries(c.open));
+      const { claims, open, policy } = inputsOf(c);
       const forward = assignListeners(claims, open, policy);
       const backward = assignListeners([...claims].reverse(), open, policy);
       expect([...backward.granted].sort()).toEqual([...forward.granted].sort());
       expect(new Map([...backward.refused].sort())).toEqual(new Map([...forward.refused].sort()));
+    }
+  });
+
+  it('decides the claims of one port alone as it does among all (the reconciler assigns port by port)', () => {
+    for (const c of cases) {
+      const { claims, open, policy } = inputsOf(c);
+      const all = assignListeners(claims, open, policy);
+      for (const port of new Set(claims.map((claim) => claim.port))) {
+        const alone = assignListeners(
+          claims.filter((claim) => claim.port === port),
+          new Map([...open].filter(([, l]) => l.port === port)),
+          policy,
+        );
+        const onPort = new Set(claims.filter((claim) => claim.port === port).map((claim) => claim.key));
+        expect([...alone.granted].sort()).toEqual([...all.granted].filter((k) => onPort.has(k)).sort());
+        expect(new Map([...alone.refused].sort())).toEqual(new Map([...all.refused].filter(([k]) => onPort.has(k)).sort()));
+      }
     }
   });
 });

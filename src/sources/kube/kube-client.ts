@@ -57,7 +57,24 @@ export interface ApiObserver {
   succeeded(call: ApiCall): void;
 }
 
-/** Per-call options: a signal bounds the request (leader election's renew deadline). */
+/** What the caller of one API call says about it. */
+export interface CallOptions {
+  /** Bounds the request (leader election's renew deadline). */
+  signal?: AbortSignal;
+  /**
+   * A 404 is an outcome this caller expects and handles (no Lease yet, an Event the API dropped, an
+   * object deleted meanwhile): still thrown, but told to the observer as an answer, not a failure.
+   */
+  notFoundIsOk?: boolean;
+}
+
+/** For a caller that passed `notFoundIsOk`: `undefined` for the API's 404 (nothing there), the error otherwise. */
+export function absentIfNotFound(err: unknown): undefined {
+  if (err instanceof KubeApiError && err.status === 404) return undefined;
+  throw err;
+}
+
+/** client-node's per-call configuration for a signal. */
 function withSignal(signal?: AbortSignal): k8s.ConfigurationOptions<k8s.ObservableMiddleware> | undefined {
   if (!signal) return undefined;
   return {
@@ -187,22 +204,29 @@ export class KubeClient {
     this.authentication = config.makeApiClient(k8s.AuthenticationV1Api);
   }
 
-  private async call<T>(what: ApiCall, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: ApiCall, fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
     try {
       const result = await fn();
       this.observer?.succeeded(what);
       return result;
     } catch (err) {
       const e = toKubeApiError(err, what);
-      this.observer?.failed(e);
+      if (e.status === 404 && opts.notFoundIsOk) this.observer?.succeeded(what);
+      else this.observer?.failed(e);
       throw e;
     }
   }
 
-  /** The authenticated user name, from a SelfSubjectReview (which every authenticated user may create). */
+  /**
+   * The authenticated user name, from a SelfSubjectReview (which every authenticated user may create).
+   * An API server without SelfSubjectReviews (v1 since 1.28) answers 404: the name stays unknown,
+   * which fails nothing (its one caller logs the start and goes on).
+   */
   async whoAmI(signal?: AbortSignal): Promise<string> {
-    const review = await this.call({ verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' }, () =>
-      this.authentication.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, withSignal(signal)),
+    const review = await this.call(
+      { verb: 'create', resource: 'selfsubjectreviews.authentication.k8s.io' },
+      () => this.authentication.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, withSignal(signal)),
+      { notFoundIsOk: true },
     );
     return review.status?.userInfo?.username ?? '(unknown)';
   }
@@ -246,11 +270,13 @@ export class KubeClient {
    * Replaces `/status` (PUT) with exactly `status`, conditional on `resourceVersion` (409 when stale):
    * a field Ballast no longer computes disappears, which a merge patch would leave behind.
    */
-  async replacePoolStatus(namespace: string, name: string, resourceVersion: string, status: unknown): Promise<Json> {
+  async replacePoolStatus(namespace: string, name: string, resourceVersion: string, status: unknown, opts?: CallOptions): Promise<Json> {
     const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, resourceVersion }, status };
     return plain(
-      await this.call({ verb: 'update', resource: `${PLURAL}/status.${GROUP}`, namespace }, () =>
-        this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }),
+      await this.call(
+        { verb: 'update', resource: `${PLURAL}/status.${GROUP}`, namespace },
+        () => this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }),
+        opts,
       ),
     );
   }
@@ -278,21 +304,17 @@ export class KubeClient {
     return created.metadata?.name ?? '';
   }
 
-  /** Bumps a repeated Event's count and lastTimestamp (a merge patch), as client-go's EventCorrelator does. */
   /** Records another occurrence of the Event `name`: its new count and latest message, as client-go's correlator patches. */
-  async patchEvent(namespace: string, name: string, update: { count: number; message: string }, now: Date): Promise<void> {
-    await this.call({ verb: 'patch', resource: 'events', namespace }, () =>
-      this.core.patchNamespacedEvent({ namespace, name, body: { ...update, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+  async patchEvent(namespace: string, name: string, update: { count: number; message: string }, now: Date, opts?: CallOptions): Promise<void> {
+    await this.call(
+      { verb: 'patch', resource: 'events', namespace },
+      () => this.core.patchNamespacedEvent({ namespace, name, body: { ...update, lastTimestamp: now.toISOString() } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+      opts,
     );
   }
 
-  async getConfigMap(namespace: string, name: string): Promise<Json | undefined> {
-    try {
-      return plain(await this.call({ verb: 'get', resource: 'configmaps', namespace }, () => this.core.readNamespacedConfigMap({ namespace, name })));
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return undefined;
-      throw err;
-    }
+  async getConfigMap(namespace: string, name: string, opts?: CallOptions): Promise<Json> {
+    return plain(await this.call({ verb: 'get', resource: 'configmaps', namespace }, () => this.core.readNamespacedConfigMap({ namespace, name }), opts));
   }
 
   /** ConfigMaps carrying `labelSelector`, in one namespace or all. */
@@ -307,33 +329,21 @@ export class KubeClient {
     await this.call({ verb: 'create', resource: 'configmaps', namespace }, () => this.core.createNamespacedConfigMap({ namespace, body: body as k8s.V1ConfigMap }));
   }
 
-  async replaceConfigMap(namespace: string, name: string, body: Json): Promise<void> {
-    await this.call({ verb: 'update', resource: 'configmaps', namespace }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }));
+  async replaceConfigMap(namespace: string, name: string, body: Json, opts?: CallOptions): Promise<void> {
+    await this.call({ verb: 'update', resource: 'configmaps', namespace }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: body as k8s.V1ConfigMap }), opts);
   }
 
-  async deleteConfigMap(namespace: string, name: string): Promise<void> {
-    try {
-      await this.call({ verb: 'delete', resource: 'configmaps', namespace }, () => this.core.deleteNamespacedConfigMap({ namespace, name }));
-    } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
-    }
+  async deleteConfigMap(namespace: string, name: string, opts?: CallOptions): Promise<void> {
+    await this.call({ verb: 'delete', resource: 'configmaps', namespace }, () => this.core.deleteNamespacedConfigMap({ namespace, name }), opts);
   }
 
-  /** The Lease, or undefined when it does not exist; `signal` bounds the request. */
-  async getLease(namespace: string, name: string, signal?: AbortSignal): Promise<LeaseRecord | undefined> {
-    try {
-      const lease = await this.call({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace }, () =>
-        this.coordination.readNamespacedLease({ namespace, name }, withSignal(signal)),
-      );
-      return { ...plain<LeaseRecord>(lease.spec ?? {}), resourceVersion: lease.metadata?.resourceVersion };
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return undefined;
-      throw err;
-    }
+  async getLease(namespace: string, name: string, opts: CallOptions = {}): Promise<LeaseRecord> {
+    const lease = await this.call({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace }, () => this.coordination.readNamespacedLease({ namespace, name }, withSignal(opts.signal)), opts);
+    return { ...plain<LeaseRecord>(lease.spec ?? {}), resourceVersion: lease.metadata?.resourceVersion };
   }
 
   /** Creates (no resourceVersion) or replaces (optimistic: 409 when someone else wrote first) the Lease. */
-  async writeLease(namespace: string, name: string, record: LeaseRecord, signal?: AbortSignal): Promise<LeaseRecord> {
+  async writeLease(namespace: string, name: string, record: LeaseRecord, opts: CallOptions = {}): Promise<LeaseRecord> {
     // The apiserver's MicroTime wants exactly six fractional digits; a plain Date would send three.
     const micro = (t?: string) => (t ? new k8s.V1MicroTime(t) : undefined);
     const body: k8s.V1Lease = {
@@ -348,10 +358,13 @@ export class KubeClient {
         leaseTransitions: record.leaseTransitions,
       },
     };
-    const written = await this.call({ verb: record.resourceVersion ? 'update' : 'create', resource: 'leases.coordination.k8s.io', namespace }, () =>
-      record.resourceVersion
-        ? this.coordination.replaceNamespacedLease({ namespace, name, body }, withSignal(signal))
-        : this.coordination.createNamespacedLease({ namespace, body }, withSignal(signal)),
+    const written = await this.call(
+      { verb: record.resourceVersion ? 'update' : 'create', resource: 'leases.coordination.k8s.io', namespace },
+      () =>
+        record.resourceVersion
+          ? this.coordination.replaceNamespacedLease({ namespace, name, body }, withSignal(opts.signal))
+          : this.coordination.createNamespacedLease({ namespace, body }, withSignal(opts.signal)),
+      opts,
     );
     return { ...plain<LeaseRecord>(written.spec ?? {}), resourceVersion: written.metadata?.resourceVersion };
   }

@@ -27,7 +27,10 @@ export interface KubeSourceOptions {
   watchdogMs?: number;
   backoff?: BackoffOptions;
   timers?: Timers;
-  /** Told when a watch fails and when it works again (lists are reported by the client). */
+  /**
+   * Told when a watch fails and when it works again (lists are reported by the client). Every failure
+   * of a list or watch is one, a 404 too: the CRD is not installed, or the namespace does not exist.
+   */
   failures?: ApiObserver;
   /** Told about an object the API holds but Ballast cannot accept (its last good version stays). */
   onInvalid?: (object: Json, errors: FieldError[]) => void;
