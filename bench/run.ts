@@ -112,7 +112,7 @@ function targets(r: Report): Target[] {
       met: x ? x.stats.p99Ms <= max && x.stats.failures === 0 : undefined,
     });
   };
-  rec('EndpointSlice', 50);
+  rec('BalancerPool update via kube-apiserver', 50);
   rec('file', 250);
   const big = r.scale?.rows.find((x) => x.endpoints === 100_000);
   const syncMs = big ? percentile(big.changeSyncMs, 50) : undefined;

@@ -15,13 +15,26 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { ...options, eval: true });
 }
 
-/** One worker, started on first use and again after it died (a crash fails only the parses in flight). */
+/**
+ * One worker, started on first use and again after it died (a crash fails only the parses in flight).
+ * Idle for `idleMs`, it is stopped: a worker thread holds its own V8 heap (~30 MB of RSS), and
+ * manifests change rarely; the next parse starts one again (tens of milliseconds).
+ */
 export class ManifestParser {
   private worker?: Worker;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (l: LoadedFile) => void; reject: (e: Error) => void }>();
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(private readonly idleMs = 10_000) {}
+
+  /** A worker runs now. */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
 
   parse(file: string, text: string): Promise<LoadedFile> {
+    clearTimeout(this.idleTimer);
     const worker = (this.worker ??= this.start());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -31,6 +44,7 @@ export class ManifestParser {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
     await worker?.terminate();
@@ -39,13 +53,16 @@ export class ManifestParser {
   private start(): Worker {
     const worker = startWorker();
     const fail = (err: Error) => {
-      if (this.worker === worker) this.worker = undefined;
+      // A worker stopped for idling or closing had nothing in flight; the pending parses are a newer one's.
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
     worker.on('message', ({ id, loaded }: { id: number; loaded: LoadedFile }) => {
       this.pending.get(id)?.resolve(loaded);
       this.pending.delete(id);
+      if (this.pending.size === 0) this.idleTimer = setTimeout(() => void this.close(), this.idleMs).unref();
     });
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the manifest parser stopped (exit code ${code})`)));
