@@ -158,10 +158,16 @@ export class ProxyPools implements ProxyEngine {
     this.#retiring.add(item);
   }
 
-  /** Brings the deadline of a retiring listener and pool to `ms` from now at the latest. */
+  /**
+   * Brings the deadline of a retiring listener and pool to `ms` from now at the latest. The clients
+   * are cut first and the pool's backends after: with both on one deadline, the order of two timers
+   * would decide whether a request left at the deadline is reset or answered 502 by a backend cut
+   * under it.
+   */
   #hurry(item: Retiring, ms: number): Promise<void> {
-    void item.listener?.close(ms);
-    void item.pool?.retire(ms);
+    const { listener, pool } = item;
+    if (listener) void listener.close(ms).then(() => pool?.retire(0));
+    else void pool?.retire(ms);
     return item.done;
   }
 
