@@ -166,7 +166,9 @@ export class ProxyPools implements ProxyEngine {
    */
   #hurry(item: Retiring, ms: number): Promise<void> {
     const { listener, pool } = item;
-    if (listener) void listener.close(ms).then(() => pool?.retire(0));
+    const deadline = Date.now() + ms;
+    // Upgraded connections are the pool's: they keep the rest of the time if the listener is done early.
+    if (listener) void listener.close(ms).then(() => pool?.retire(Math.max(0, deadline - Date.now())));
     else void pool?.retire(ms);
     return item.done;
   }

@@ -73,6 +73,19 @@ describe('shutdown', () => {
     expect(proxy.snapshot()).toEqual({});
   });
 
+  it('leaves an upgraded connection open until the grace deadline once no request is left', async () => {
+    const { proxy, port } = await setup();
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    ws.on('error', () => {});
+    await once(ws, 'open');
+    const done = proxy.shutdown({ acceptDelayMs: 0, graceMs: 3000 });
+    // The listener has nothing in flight and closes at once; the tunnel is the pool's, and keeps its time.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    await done;
+    await waitFor(() => ws.readyState === WebSocket.CLOSED, 2000);
+  });
+
   it('cuts what is left at the grace deadline', async () => {
     const { proxy, port, backend } = await setup();
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
