@@ -14,7 +14,7 @@ import type { FailureKind } from './failure.js';
 import { ForwardRequest } from './forward-request.js';
 import { ForwardUpgrade } from './forward-upgrade.js';
 import type { RoutedRequest } from './pool-listener.js';
-import { PoolTally, type BackendMetrics, type BackendState, type ProxyMetrics } from './proxy-metrics.js';
+import { NO_BACKEND, PoolTally, type BackendMetrics, type BackendState, type ProxyMetrics } from './proxy-metrics.js';
 import { RequestTally } from './request-tally.js';
 import type { ClientSide, RouteScope, RouteSettings } from './route-scope.js';
 import { Upstream } from './upstream.js';
@@ -98,7 +98,7 @@ export class LivePool implements RouteScope {
     this.settings = settingsOf(plan);
     this.#logger = deps.logger.child({ pool: plan.key });
     this.#metrics = deps.metrics;
-    this.#noBackend = deps.metrics.backend(plan.key, 'none');
+    this.#noBackend = deps.metrics.backend(plan.key, NO_BACKEND);
     this.#retries = deps.metrics.retries.labels(plan.key);
     this.#health = new ActiveHealth((u) => {
       this.#logger.warn({ backend: u.id, healthy: u.health.healthy }, u.health.healthy ? 'backend passes its health checks again' : 'backend failed its health checks');

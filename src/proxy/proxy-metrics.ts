@@ -73,6 +73,10 @@ class DurationHistogram {
 const backendSources = new WeakMap<Registry, Set<BackendMetrics>>();
 const poolSources = new WeakMap<Registry, Map<string, PoolSource>>();
 
+/** The `backend` label of responses no backend gave (none was available). */
+export const NO_BACKEND = 'none';
+const seriesKey = (pool: string, backend: string) => `${pool}\0${backend}`;
+
 /** One metric per registry: a second ProxyPools on the same registry shares the series. */
 function registered<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
@@ -166,14 +170,14 @@ export class ProxyMetrics {
     return () => {
       if (pools.get(pool) !== source) return;
       pools.delete(pool);
-      this.#byBackend.get(`${pool}\0none`)?.retire();
+      this.#byBackend.get(seriesKey(pool, NO_BACKEND))?.retire();
       this.retries.remove(pool);
     };
   }
 
   /** The series of `backend` in `pool`; the same object while they are kept. */
   backend(pool: string, backend: string): BackendMetrics {
-    const key = `${pool}\0${backend}`;
+    const key = seriesKey(pool, backend);
     let m = this.#byBackend.get(key);
     if (!m) {
       const scraped = this.#backends;
