@@ -88,14 +88,15 @@ export class ObjectStore extends EventEmitter<{ change: [StoreChange] }> {
   /** The claimants already reported for each held object, so a source that keeps declaring one is told once. */
   private readonly reported = new Map<string, Set<string>>();
 
-  /** `onConflict`: a source declared an object another one holds (reported once per object and pair). */
-  constructor(private readonly onConflict: (c: OwnershipConflict) => void = () => {}) {
-    super();
-  }
   private readonly slicesByService = new Index<EndpointSlice>();
   private readonly poolsByService = new Index<BalancerPool>();
   private readonly poolsByListenerPort = new Index<BalancerPool>();
   private readonly revisions: Record<ObjectKind, number> = { BalancerPool: 0, Service: 0, EndpointSlice: 0 };
+
+  /** `onConflict`: a source declared an object another one holds (reported once per object and pair). */
+  constructor(private readonly onConflict: (c: OwnershipConflict) => void = () => {}) {
+    super();
+  }
 
   get<K extends ObjectKind>(kind: K, key: ObjectKey): ByKind[K] | undefined {
     return this.objects[kind].get(key) as ByKind[K] | undefined;
