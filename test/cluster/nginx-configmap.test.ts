@@ -68,7 +68,12 @@ describe('NGINX ConfigMaps in cluster mode', () => {
   it('writes an owned ConfigMap, rewrites it only when the upstream changes, and deletes it when the pool drops spec.nginx', async () => {
     await api.apply(slice('web-1', ['10.0.0.2', '10.0.0.1']));
     const created = await api.apply(pool({ keepalive: 16 }));
-    const cm = await waitFor(configMap, 10_000);
+    // The pool and its slice come by separate watches: a first ConfigMap may be written before the
+    // slice arrived (an empty upstream), and is rewritten once it has.
+    const cm = await waitFor(async () => {
+      const found = await configMap();
+      return found?.data[conf()]?.includes('10.0.0.1') ? found : undefined;
+    }, 10_000);
     expect(cm.data[conf()]).toContain(`upstream ${conf().replace(/\.conf$/, '')} {`);
     expect(cm.data[conf()]).toMatch(/server 10\.0\.0\.1:8080 .*\n\s+server 10\.0\.0\.2:8080/);
     expect(cm.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'BalancerPool', name: 'web', uid: created.metadata.uid, controller: true })]);
